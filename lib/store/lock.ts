@@ -1,0 +1,271 @@
+// Exclusive locks for read-modify-write of shared files, safe against kill -9 and usable from Node and Bun.
+//
+// Design (COMPATIBILITY.md, "Locking"):
+// 1. Owner file. `<lockfile>.pid` is created atomically with link(2) from a private temp file and
+//    holds `<pid> <start-time>`. Whoever links it first holds the lock. A holder that died (no such
+//    process, or the pid was reused: its /proc start time differs) leaves a stale file, which the
+//    next waiter removes under a second, short-lived `<lockfile>.pid.break` owner file, so two
+//    waiters can never both break a lock or break a live one. Works in Node, which has no fcntl.
+// 2. C's lock. When running under Bun, the C lock file itself (`<lockfile>`, created 0600 and never
+//    removed, as C does) is also locked with fcntl(F_SETLK, F_WRLCK) through bun:ffi, so C tools
+//    such as qmailadmin that lock the same file are excluded too. Under Node this step is skipped.
+import {
+  closeSync,
+  fchownSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  constants as fsc,
+} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { TempError } from '../exit.ts';
+
+export interface LockOptions {
+  /** Give up after this long (C: 10 tries 2 s apart). */
+  readonly timeoutMs?: number;
+  /** Mode for a lock file we create (C: 0600). */
+  readonly mode?: number;
+  /** Chown a newly created C lock file (C chowns .vpasswd.lock to the domain). */
+  readonly owner?: { readonly uid: number; readonly gid: number };
+}
+
+export interface Lock {
+  readonly path: string;
+  release(): void;
+}
+
+const DEFAULT_TIMEOUT_MS = 20_000;
+/** A break marker older than this belongs to a waiter that died while breaking (it takes microseconds). */
+const BREAK_STALE_MS = 10_000;
+
+let selfStart: string | undefined;
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined. */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function ownerText(): string {
+  selfStart ??= startTimeOf(process.pid) ?? '0';
+  return `${process.pid} ${selfStart}\n`;
+}
+
+/** Is the process named in an owner file gone? An unreadable or garbled file counts as alive. */
+function isStaleOwner(text: string): boolean {
+  const m = /^(\d+) (\d+)\n$/.exec(text);
+  if (m === null) return false;
+  const pid = Number(m[1]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
+    // EPERM: it exists under another uid.
+  }
+  const start = startTimeOf(pid);
+  if (start === undefined) return false; // no /proc: trust kill()
+  return m[2] !== '0' && start !== m[2];
+}
+
+function readQuiet(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Try once to create `target` holding our owner text. True if we now own it. */
+function tryLink(target: string): boolean {
+  const tmp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(tmp, ownerText(), { mode: 0o600, flag: 'wx' });
+  try {
+    linkSync(tmp, target);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // nothing to clean
+    }
+  }
+}
+
+/** Remove a stale owner file, holding the break marker so no other waiter races us. */
+function breakIfStale(ownerPath: string): void {
+  const marker = `${ownerPath}.break`;
+  if (!tryLink(marker)) {
+    try {
+      if (Date.now() - statSync(marker).mtimeMs > BREAK_STALE_MS) unlinkSync(marker);
+    } catch {
+      // gone meanwhile
+    }
+    return;
+  }
+  try {
+    // Holding the marker: nobody else removes ownerPath, and nobody can create it while it exists,
+    // so what we read now is what we unlink.
+    const text = readQuiet(ownerPath);
+    if (text !== undefined && isStaleOwner(text)) unlinkSync(ownerPath);
+  } finally {
+    unlinkSync(marker);
+  }
+}
+
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+// --- fcntl through bun:ffi (Bun only) ---------------------------------------------------------
+
+interface FcntlApi {
+  lock(fd: number): 'ok' | 'busy' | 'error';
+  unlock(fd: number): void;
+}
+
+let fcntlApi: FcntlApi | null | undefined;
+
+function loadFcntl(): FcntlApi | null {
+  if (fcntlApi !== undefined) return fcntlApi;
+  fcntlApi = null;
+  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined') return fcntlApi;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ffi = require('bun:ffi') as BunFfi;
+    const libc = ffi.dlopen('libc.so.6', {
+      fcntl: { args: ['i32', 'i32', 'ptr'], returns: 'i32' },
+      __errno_location: { args: [], returns: 'ptr' },
+    });
+    const F_SETLK = 6;
+    const F_WRLCK = 1;
+    const F_UNLCK = 2;
+    // struct flock on x86-64 Linux: short l_type, short l_whence, (pad), off_t l_start, off_t l_len, pid_t l_pid
+    const call = (fd: number, type: number): number => {
+      const buf = new Uint8Array(32);
+      new DataView(buf.buffer).setInt16(0, type, true);
+      const rc = libc.symbols.fcntl(fd, F_SETLK, ffi.ptr(buf));
+      if (rc === 0) return 0;
+      return ffi.read.i32(libc.symbols.__errno_location(), 0);
+    };
+    fcntlApi = {
+      lock(fd) {
+        const errno = call(fd, F_WRLCK);
+        if (errno === 0) return 'ok';
+        return errno === 11 || errno === 13 ? 'busy' : 'error'; // EAGAIN, EACCES
+      },
+      unlock(fd) {
+        call(fd, F_UNLCK);
+      },
+    };
+  } catch {
+    fcntlApi = null;
+  }
+  return fcntlApi;
+}
+
+interface BunFfi {
+  dlopen(
+    name: string,
+    symbols: Record<string, { args: string[]; returns: string }>,
+  ): { symbols: Record<string, (...args: unknown[]) => number> & { __errno_location(): number } };
+  ptr(buf: Uint8Array): number;
+  read: { i32(ptr: number, offset: number): number };
+}
+
+// --- the lock ------------------------------------------------------------------------------
+
+/**
+ * Take the exclusive lock that guards `lockPath` (the C lock file name, e.g. `<dom>/.vpasswd.lock`
+ * or `users/assign.lock`). Waits up to timeoutMs, then throws TempError("File busy try again later!").
+ */
+export function acquireLock(lockPath: string, options: LockOptions = {}): Lock {
+  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const ownerPath = `${lockPath}.pid`;
+  let delay = 1;
+  for (;;) {
+    if (tryLink(ownerPath)) break;
+    const text = readQuiet(ownerPath);
+    if (text !== undefined && isStaleOwner(text)) {
+      breakIfStale(ownerPath);
+      continue;
+    }
+    if (Date.now() >= deadline) throw new TempError(`File busy try again later! (${lockPath})`);
+    sleepMs(delay);
+    delay = Math.min(delay * 2, 50);
+  }
+
+  let fd: number | undefined;
+  const fcntl = loadFcntl();
+  try {
+    let created = false;
+    try {
+      fd = openSync(lockPath, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, options.mode ?? 0o600);
+      created = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      fd = openSync(lockPath, fsc.O_WRONLY);
+    }
+    if (created && options.owner !== undefined && process.geteuid?.() === 0) {
+      try {
+        // fchown of our own new file; the tree's owner, as C leaves it
+        fchownSync(fd, options.owner.uid, options.owner.gid);
+      } catch {
+        // not fatal: the lock still works
+      }
+    }
+    if (fcntl !== null) {
+      delay = 1;
+      for (;;) {
+        const r = fcntl.lock(fd);
+        if (r === 'ok' || r === 'error') break; // 'error' (e.g. ENOLCK on NFS): owner file still excludes us
+        if (Date.now() >= deadline) throw new TempError(`File busy try again later! (${lockPath})`);
+        sleepMs(delay);
+        delay = Math.min(delay * 2, 50);
+      }
+    }
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    unlinkSync(ownerPath);
+    if (err instanceof TempError) throw err;
+    throw new TempError(`unable to lock ${lockPath}: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
+  }
+
+  let released = false;
+  const heldFd = fd;
+  return {
+    path: lockPath,
+    release() {
+      if (released) return;
+      released = true;
+      try {
+        if (fcntl !== null) fcntl.unlock(heldFd);
+        closeSync(heldFd);
+      } finally {
+        unlinkSync(ownerPath);
+      }
+    },
+  };
+}
+
+/** Run `fn` holding the lock; the lock is released in `finally`, whatever fn does. */
+export function withLock<T>(lockPath: string, fn: () => T, options?: LockOptions): T {
+  const lock = acquireLock(lockPath, options);
+  try {
+    return fn();
+  } finally {
+    lock.release();
+  }
+}
