@@ -1,0 +1,129 @@
+// The bench harness: whole-process timings (median, min, max, peak RSS) and ratios to baselines
+// measured in the same run. Cases live in scripts/bench/*.bench.ts, each a default-exported
+// `async (b: Bench) => void`.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+export interface ProcessCase {
+  /** Absolute path of the program (no PATH search). */
+  readonly argv: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+  /** File to give as stdin (default /dev/null). */
+  readonly stdin?: string;
+  /** Bytes for fd 3 (checkpassword). */
+  readonly fd3?: Uint8Array;
+  /** Untimed command run before every timed run (e.g. reset a tree). */
+  readonly setup?: readonly string[];
+  readonly runs?: number;
+  readonly warmup?: number;
+}
+
+export interface Timing {
+  readonly name: string;
+  readonly medianMs: number;
+  readonly minMs: number;
+  readonly maxMs: number;
+  readonly peakRssMiB: number;
+  readonly codes: readonly number[];
+}
+
+export interface InProcessTiming {
+  readonly name: string;
+  readonly perOpUs: number;
+  readonly totalMs: number;
+  readonly ops: number;
+}
+
+const RUNNER = join(import.meta.dirname, 'runner.py');
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export class Bench {
+  readonly baselines = new Map<string, Timing>();
+  readonly lines: string[] = [];
+  /** Fewer runs for a quick look (`npm run bench -- --quick`). */
+  readonly runsScale: number;
+
+  constructor(
+    readonly root: string,
+    readonly dist: string,
+    readonly projectRoot: string,
+    quick: boolean,
+  ) {
+    this.runsScale = quick ? 0.25 : 1;
+  }
+
+  /** Time a process `runs` times (after `warmup` untimed runs). */
+  time(name: string, c: ProcessCase): Timing {
+    const runs = Math.max(3, Math.round((c.runs ?? 30) * this.runsScale));
+    const spec = {
+      argv: c.argv,
+      env: c.env ?? { PATH: '/usr/bin:/bin' },
+      cwd: c.cwd ?? null,
+      runs,
+      warmup: c.warmup ?? 3,
+      stdin: c.stdin ?? null,
+      fd3: c.fd3 === undefined ? null : Buffer.from(c.fd3).toString('hex'),
+      setup: c.setup ?? null,
+    };
+    const r = spawnSync('python3', [RUNNER], { input: JSON.stringify(spec), encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new Error(`bench runner failed for ${name}: ${r.stderr}`);
+    const data = JSON.parse(r.stdout) as { ms: number[]; rss_kib: number[]; codes: number[] };
+    return {
+      name,
+      medianMs: median(data.ms),
+      minMs: Math.min(...data.ms),
+      maxMs: Math.max(...data.ms),
+      peakRssMiB: Math.max(...data.rss_kib) / 1024,
+      codes: [...new Set(data.codes)],
+    };
+  }
+
+  /** Time an in-process function over `ops` calls. */
+  timeInProcess(name: string, ops: number, fn: (i: number) => void): InProcessTiming {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < ops; i++) fn(i);
+    const totalMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    return { name, perOpUs: (totalMs * 1000) / ops, totalMs, ops };
+  }
+
+  baseline(key: string, name: string, c: ProcessCase): Timing {
+    const t = this.time(name, c);
+    this.baselines.set(key, t);
+    this.print(`${pad(name)} ${fmt(t)}`);
+    return t;
+  }
+
+  /** Print a timing with its ratio to each named baseline. */
+  report(t: Timing, against: readonly string[] = ['true', 'runtime']): void {
+    const ratios = against
+      .map((k) => {
+        const b = this.baselines.get(k);
+        return b === undefined ? undefined : `${(t.medianMs / b.medianMs).toFixed(2)}x ${b.name}`;
+      })
+      .filter((x) => x !== undefined);
+    this.print(`${pad(t.name)} ${fmt(t)}  ${ratios.join(', ')}`);
+  }
+
+  section(title: string): void {
+    this.print(`\n## ${title}`);
+  }
+
+  print(line: string): void {
+    this.lines.push(line);
+    process.stdout.write(`${line}\n`);
+  }
+}
+
+function pad(s: string): string {
+  return s.length >= 44 ? s : s + ' '.repeat(44 - s.length);
+}
+
+export function fmt(t: Timing): string {
+  return `median ${t.medianMs.toFixed(2)} ms (min ${t.minMs.toFixed(2)}, max ${t.maxMs.toFixed(2)}), peak RSS ${t.peakRssMiB.toFixed(1)} MiB${t.codes.length === 1 ? '' : ` exit codes ${t.codes.join('/')}`}`;
+}
