@@ -83,7 +83,7 @@ function entrySource(programs) {
   const lines = programs.map((p, i) => `import a${i} from ${JSON.stringify(join(ROOT, 'agents', `${p}.ts`))};`);
   lines.push(`import { dispatch } from ${JSON.stringify(join(ROOT, 'lib/cli/main.ts'))};`);
   lines.push(`import { BUILD } from ${JSON.stringify(join(ROOT, 'lib/config.ts'))};`);
-  lines.push(`dispatch({ ${programs.map((p, i) => `${JSON.stringify(p)}: a${i}`).join(', ')} }, BUILD.version);`);
+  lines.push(`dispatch({ ${programs.map((p, i) => `${JSON.stringify(p)}: a${i}`).join(', ')} }, \`vpopmail-ts \${BUILD.projectVersion} (vpopmail \${BUILD.version} compatible)\`);`);
   return lines.join('\n');
 }
 
@@ -140,7 +140,7 @@ function compileNode(bundleFile, exe, work) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-  const defines = {};
+  const defines = { projectVersion: pkg.version };
   if (opts.home) defines.vpopmailHome = opts.home;
   if (opts.qmail) defines.qmailHome = opts.qmail;
   if (opts.uid !== undefined) defines.vpopmailUid = opts.uid;

@@ -46,7 +46,10 @@ export interface Features {
 }
 
 export interface BuildDefaults {
+  /** The vpopmail release whose behaviour we keep; tools print it for -v (`version: 5.6.13`). */
   readonly version: string;
+  /** This project's own version (package.json), set by build.mjs. */
+  readonly projectVersion: string;
   readonly vpopmailHome: string;
   readonly qmailHome: string;
   /** VPOPMAILUID / VPOPMAILGID: hard-coded owner of maildirsize, open-smtp, tcp.smtp.cdb. */
@@ -81,6 +84,7 @@ export interface FaultSpec {
 
 const SOURCE_DEFAULTS: BuildDefaults = {
   version: '5.6.13',
+  projectVersion: 'source',
   vpopmailHome: '/home/vpopmail',
   qmailHome: '/var/qmail',
   vpopmailUid: 89,

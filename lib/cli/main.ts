@@ -48,7 +48,7 @@ export function dispatch(agents: Readonly<Record<string, Agent>>, version: strin
   const io = processIo();
   const inv = resolveInvocation(process.argv0, process.argv.slice(2));
   if (inv.name === '--version' || inv.name === '-v') {
-    io.stdout(`${MULTI_CALL_NAME} ${version}\n`);
+    io.stdout(`${version}\n`);
     process.exit(0);
   }
   if (inv.name === '--list') {

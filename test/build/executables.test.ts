@@ -1,0 +1,47 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DIST, DIST_BIN, buildInfo } from '../helpers/dist.ts';
+
+// PATH points at an empty directory: no node, bun or npm can be found, so whatever runs is inside
+// the executable itself.
+function runBare(t: import('ava').ExecutionContext, argv: string[]) {
+  const empty = mkdtempSync(join(tmpdir(), 'vpop-empty-'));
+  t.teardown(() => rmSync(empty, { recursive: true, force: true }));
+  return spawnSync('/usr/bin/env', ['-i', `PATH=${empty}`, ...argv], { encoding: 'utf8', cwd: empty, timeout: 30_000 });
+}
+
+test('the multi-call executable runs with no Node, Bun or npm reachable', (t) => {
+  const r = runBare(t, [join(DIST, 'vpopmail'), '--version']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^vpopmail-ts \S+ \(vpopmail 5\.6\.13 compatible\)\n$/);
+});
+
+test('every dist/bin program starts with no runtime reachable and never shows a stack trace', (t) => {
+  const info = buildInfo();
+  t.deepEqual([...info.programs].sort(), info.executables.flatMap((e) => e.programs).sort());
+  for (const program of info.programs) {
+    const r = runBare(t, [join(DIST_BIN, program)]);
+    t.is(r.signal, null, `${program} died of a signal`);
+    t.not(r.status, 126, `${program} could not be executed`);
+    t.not(r.status, 127, `${program} was not found`);
+    t.notRegex(`${r.stdout}${r.stderr}`, /\n\s+at .+\(.*:\d+:\d+\)|node:internal|\$bunfs/, `${program} printed a stack trace`);
+  }
+});
+
+test('dist/bin holds a hard link per program to the executable that carries it', (t) => {
+  const info = buildInfo();
+  t.true(info.programs.length > 0, 'the build holds no program');
+  for (const e of info.executables) {
+    const exe = statSync(join(DIST, e.file));
+    for (const program of e.programs) t.is(statSync(join(DIST_BIN, program)).ino, exe.ino, program);
+  }
+});
+
+test('the multi-call executable dispatches on the first argument and refuses unknown names', (t) => {
+  const r = runBare(t, [join(DIST, 'vpopmail'), 'no-such-program']);
+  t.is(r.status, 111);
+  t.regex(r.stderr, /^vpopmail: no such program: no-such-program\n/);
+});

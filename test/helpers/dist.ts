@@ -1,0 +1,24 @@
+// Where the built executables are, for tests that run them through real pipes.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const PROJECT_ROOT = join(import.meta.dirname, '..', '..');
+export const DIST = join(PROJECT_ROOT, 'dist');
+export const DIST_BIN = join(DIST, 'bin');
+
+export interface BuildInfo {
+  readonly runtime: 'bun' | 'node';
+  readonly programs: readonly string[];
+  readonly executables: readonly { readonly file: string; readonly runtime: 'bun' | 'node'; readonly programs: readonly string[] }[];
+}
+
+/** dist/build-info.json; `npm test` builds before running ava, so a missing build is an error. */
+export function buildInfo(): BuildInfo {
+  const path = join(DIST, 'build-info.json');
+  if (!existsSync(path)) throw new Error(`${path} is missing: run node build.mjs first (npm test does)`);
+  return JSON.parse(readFileSync(path, 'utf8')) as BuildInfo;
+}
+
+export function binPath(program: string): string {
+  return join(DIST_BIN, program);
+}
