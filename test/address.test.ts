@@ -44,6 +44,6 @@ test('the default domain comes from VPOPMAIL_DOMAIN, then the ip map, then etc/d
 });
 
 test('sanitising keeps [A-Za-z0-9_.@-] and turns the rest into _', (t) => {
-  t.is(sanitizeToken('::ffff:1.2.3.4'), '______1.2.3.4');
+  t.is(sanitizeToken('::ffff:1.2.3.4'), '__ffff_1.2.3.4');
   t.is(sanitizeToken('a b%c'), 'a_b_c');
 });
