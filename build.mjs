@@ -179,6 +179,7 @@ async function main() {
     defines,
     executables,
     programs,
+    setid,
   };
   writeFileSync(join(opts.out, 'build-info.json'), `${JSON.stringify(info, null, 2)}\n`);
   if (!opts.quiet) {

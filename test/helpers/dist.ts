@@ -10,6 +10,8 @@ export interface BuildInfo {
   readonly runtime: 'bun' | 'node';
   readonly programs: readonly string[];
   readonly executables: readonly { readonly file: string; readonly runtime: 'bun' | 'node'; readonly programs: readonly string[] }[];
+  /** Programs that may be installed set-uid or set-gid. */
+  readonly setid: readonly string[];
 }
 
 /** dist/build-info.json; `npm test` builds before running ava, so a missing build is an error. */
