@@ -60,12 +60,27 @@ function ownerText(): string {
   return `${process.pid} ${selfStart}\n`;
 }
 
-/** Is the process named in an owner file gone? An unreadable or garbled file counts as alive. */
-function isStaleOwner(text: string): boolean {
+/**
+ * Is the process named in an owner file gone? An unreadable file counts as alive. A garbled one
+ * (empty after a power cut: link(2) reached the disk, the text did not) counts as alive until it is
+ * older than BREAK_STALE_MS, since no live owner leaves it garbled that long.
+ */
+function isStaleOwner(text: string, path: string): boolean {
   const m = /^(\d+) (\d+)\n$/.exec(text);
-  if (m === null) return false;
+  if (m === null) {
+    try {
+      return Date.now() - statSync(path).mtimeMs > BREAK_STALE_MS;
+    } catch {
+      return false;
+    }
+  }
   const pid = Number(m[1]);
-  if (pid === process.pid) return false;
+  if (pid === process.pid) {
+    // Our own pid: this process holds it, unless the file is from an earlier process that had our
+    // pid (another boot, or a container restart), which its start time tells.
+    const start = ownerText().split(' ')[1]!.trim();
+    return m[2] !== '0' && start !== '0' && m[2] !== start;
+  }
   try {
     process.kill(pid, 0);
   } catch (err) {
@@ -104,8 +119,11 @@ function tryLink(target: string): boolean {
   }
 }
 
-/** Remove a stale owner file, holding the break marker so no other waiter races us. */
-function breakIfStale(ownerPath: string): void {
+/**
+ * Remove a stale owner file, holding the break marker so no other waiter races us. True when we
+ * removed it; false when another waiter holds the marker (it is breaking the lock, or died doing so).
+ */
+function breakIfStale(ownerPath: string): boolean {
   const marker = `${ownerPath}.break`;
   if (!tryLink(marker)) {
     try {
@@ -113,13 +131,17 @@ function breakIfStale(ownerPath: string): void {
     } catch {
       // gone meanwhile
     }
-    return;
+    return false;
   }
   try {
     // Holding the marker: nobody else removes ownerPath, and nobody can create it while it exists,
     // so what we read now is what we unlink.
     const text = readQuiet(ownerPath);
-    if (text !== undefined && isStaleOwner(text)) unlinkSync(ownerPath);
+    if (text !== undefined && isStaleOwner(text, ownerPath)) {
+      unlinkSync(ownerPath);
+      return true;
+    }
+    return false;
   } finally {
     unlinkSync(marker);
   }
@@ -196,12 +218,17 @@ export function acquireLock(lockPath: string, options: LockOptions = {}): Lock {
   const ownerPath = `${lockPath}.pid`;
   let delay = 1;
   for (;;) {
-    if (tryLink(ownerPath)) break;
-    const text = readQuiet(ownerPath);
-    if (text !== undefined && isStaleOwner(text)) {
-      breakIfStale(ownerPath);
-      continue;
+    let linked: boolean;
+    try {
+      linked = tryLink(ownerPath);
+    } catch (err) {
+      throw new TempError(`unable to lock ${lockPath}: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
     }
+    if (linked) break;
+    const text = readQuiet(ownerPath);
+    // Retry at once only after removing a dead owner's file; otherwise wait (and watch the deadline),
+    // so a waiter whose marker is held by a crashed breaker does not spin for BREAK_STALE_MS.
+    if (text !== undefined && isStaleOwner(text, ownerPath) && breakIfStale(ownerPath)) continue;
     if (Date.now() >= deadline) throw new TempError(`File busy try again later! (${lockPath})`);
     sleepMs(delay);
     delay = Math.min(delay * 2, 50);
@@ -238,7 +265,11 @@ export function acquireLock(lockPath: string, options: LockOptions = {}): Lock {
     }
   } catch (err) {
     if (fd !== undefined) closeSync(fd);
-    unlinkSync(ownerPath);
+    try {
+      unlinkSync(ownerPath);
+    } catch {
+      // already gone: the error that brought us here is the one to report
+    }
     if (err instanceof TempError) throw err;
     throw new TempError(`unable to lock ${lockPath}: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
   }
