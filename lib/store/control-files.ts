@@ -152,7 +152,8 @@ function countLines(text: string | undefined): number {
 /**
  * Accept mail for `domain`: insert it sorted into rcpthosts while that has fewer than 50 lines,
  * else into morercpthosts and compile morercpthosts.cdb. A domain already in either file is not
- * added again. rcpthosts.lock is held throughout, morercpthosts.lock inside it.
+ * added again (C would add a second line). rcpthosts.lock is held throughout, morercpthosts.lock
+ * inside it.
  */
 export function addRcptHost(qmailHome: string, domain: string, options: AddRcptHostOptions = {}): AddRcptHostResult {
   const rcpthosts = controlPath(qmailHome, 'rcpthosts');
@@ -162,13 +163,15 @@ export function addRcptHost(qmailHome: string, domain: string, options: AddRcptH
     (): AddRcptHostResult => {
       const text = readControlText(rcpthosts);
       if (text !== undefined && splitControlLines(text).includes(domain)) return { file: 'rcpthosts', inserted: false };
-      if (readControlLines(more).includes(domain)) return { file: 'morercpthosts', inserted: false };
-      if (countLines(text) < RCPTHOSTS_MAX_LINES) return { file: 'rcpthosts', ...insertUnlocked(rcpthosts, domain, options) };
+      const inMore = readControlLines(more).includes(domain);
+      if (!inMore && countLines(text) < RCPTHOSTS_MAX_LINES) return { file: 'rcpthosts', ...insertUnlocked(rcpthosts, domain, options) };
       return withLock(
         `${more}.lock`,
         () => {
           const result = insertUnlocked(more, domain, options);
-          if (result.inserted && options.compileMoreRcptHosts !== false) rebuildMoreRcptHostsUnlocked(qmailHome, options);
+          // Compiled even when the domain was there already: a retry after a crash between the
+          // text and the cdb brings the cdb up to date.
+          if (options.compileMoreRcptHosts !== false) rebuildMoreRcptHostsUnlocked(qmailHome, options);
           return { file: 'morercpthosts' as const, ...result };
         },
         lockOptions(options),

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { closeSync, ftruncateSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CdbFormatError, CdbReader, cdbGetSync } from '../../lib/cdb/reader.ts';
+import { CdbFormatError, CdbReader, cdbGetSync, cdbHash } from '../../lib/cdb/reader.ts';
 import { writeCdbSync } from '../../lib/cdb/writer.ts';
 import { tempDir, tinycdbDump, tinycdbMake, tinycdbQuery, type CdbRecord } from '../helpers/cdb-tools.ts';
 
@@ -272,6 +272,33 @@ test('a table with no free slot ends the probe after one round', (t) => {
   header.writeUInt32LE(2, 8 * tableOfA + 4);
   writeFileSync(path, Buffer.concat([header, record, slots]));
   t.is(cdbGetSync(path, 'a'), undefined);
+});
+
+test('a lookup in a 3 GiB cdb reads only its slot and record (the file is sparse; reading it whole would fail)', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'big.cdb');
+  const key = b('alice');
+  const hash = cdbHash(key);
+  const tablePos = 3 * 2 ** 30;
+  const header = Buffer.alloc(2048);
+  for (let i = 0; i < 256; i++) header.writeUInt32LE(tablePos, 8 * i);
+  header.writeUInt32LE(2, 8 * (hash & 255) + 4);
+  const record = Buffer.concat([Buffer.from([5, 0, 0, 0, 5, 0, 0, 0]), key, b('found')]);
+  const slots = Buffer.alloc(16);
+  const first = (hash >>> 8) % 2;
+  slots.writeUInt32LE(hash, 8 * first);
+  slots.writeUInt32LE(2048, 8 * first + 4);
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, header, 0, header.length, 0);
+    writeSync(fd, record, 0, record.length, 2048);
+    writeSync(fd, slots, 0, slots.length, tablePos); // the 3 GiB between are a hole
+  } finally {
+    closeSync(fd);
+  }
+  t.is(Buffer.from(cdbGetSync(path, 'alice')!).toString(), 'found');
+  t.is(cdbGetSync(path, 'bob'), undefined);
+  t.is(tinycdbQuery(path, 'alice')!.toString(), 'found', 'tinycdb agrees the file is a valid cdb');
 });
 
 test('a file over 4 GiB is refused with an error saying so', (t) => {

@@ -148,6 +148,18 @@ test('from the 50th rcpthosts line on, domains go to morercpthosts and its cdb',
   t.deepEqual(addRcptHost(home, 'd050.test'), { file: 'morercpthosts', inserted: false });
 });
 
+test('adding a domain already in morercpthosts compiles a cdb a crash left behind', (t) => {
+  const home = qmailHome(t);
+  writeFileSync(controlPath(home, 'rcpthosts'), domains(1, 50).join('\n') + '\n');
+  addRcptHost(home, 'a.test', { compileMoreRcptHosts: false });
+  t.deepEqual(addRcptHost(home, 'a.test'), { file: 'morercpthosts', inserted: false });
+  t.deepEqual(tinycdbDump(controlPath(home, 'morercpthosts.cdb')).map(([k]) => k.toString()), ['a.test']);
+  // Not re-added to rcpthosts either, once deletions brought it under 50 lines.
+  writeFileSync(controlPath(home, 'rcpthosts'), 'x.test\n');
+  t.deepEqual(addRcptHost(home, 'a.test'), { file: 'morercpthosts', inserted: false });
+  t.is(read(controlPath(home, 'rcpthosts')), 'x.test\n');
+});
+
 test('with 49 lines rcpthosts still takes the next domain', (t) => {
   const home = qmailHome(t);
   for (const name of domains(1, 49)) addRcptHost(home, name);
