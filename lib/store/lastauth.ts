@@ -1,0 +1,110 @@
+// `<home>/lastauth` (layout.md §10): the last login's client IP as the content (no newline) and its
+// time as the file's mtime.
+import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, openSync, readSync, statSync, constants as fsc } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { TempError } from '../exit.ts';
+import { DURABLE, fsyncDirSync, unlinkQuiet, type Durable } from '../fs/durable.ts';
+
+export const LASTAUTH_FILE = 'lastauth';
+/** What user creation writes: "never logged in". */
+export const NEVER_LOGGED_IN_IP = '0.0.0.0';
+
+export interface Lastauth {
+  /** The first line of the file (C: fgets), without its LF. */
+  readonly ip: string;
+  /** The file's mtime in whole seconds: the login time. */
+  readonly timeSec: number;
+}
+
+export interface LastauthWriteOptions {
+  readonly durable?: Durable;
+  /**
+   * fsync the file and the directory. Off by default: lastauth is a login note, and a power cut that
+   * loses the newest one leaves the previous note, whole, in place.
+   */
+  readonly sync?: boolean;
+  /** Mode for a new file (an existing file keeps its mode). C: 0600 from vadduser, 0644 from vchkpw. */
+  readonly mode?: number;
+  /** chowned to this when running as root (C chowns to the domain uid/gid). */
+  readonly owner?: { readonly uid: number; readonly gid: number };
+}
+
+function sysCode(err: unknown): string {
+  return String((err as NodeJS.ErrnoException).code ?? err);
+}
+
+/** `<home>/lastauth`; undefined when the home is empty (a SQL import without pw_dir). */
+export function lastauthPath(homeDir: string): string | undefined {
+  return homeDir === '' ? undefined : join(homeDir, LASTAUTH_FILE);
+}
+
+/**
+ * Record a login: content `ip`, mtime and atime `timeSec`. C truncates and rewrites in place, so a
+ * crash can leave it empty; we write a sibling temp file and rename it. False, as C's silent
+ * failure, when the user directory does not exist (yet).
+ */
+export function writeLastauth(homeDir: string, ip: string, timeSec: number, options: LastauthWriteOptions = {}): boolean {
+  const path = lastauthPath(homeDir);
+  if (path === undefined) return false;
+  if (ip.includes('\n')) throw new TempError('lastauth IP holds a newline');
+  const durable = options.durable ?? DURABLE;
+  let mode = options.mode ?? 0o600;
+  try {
+    mode = statSync(path).mode & 0o7777;
+  } catch {
+    // new file: the given mode
+  }
+  const tmp = `${path}.tmp.${process.pid}`;
+  let fd: number;
+  try {
+    unlinkQuiet(tmp);
+    fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new TempError(`unable to create ${tmp}: ${sysCode(err)}`, { cause: err });
+  }
+  try {
+    try {
+      fchmodSync(fd, mode);
+      if (options.owner !== undefined && process.geteuid?.() === 0) fchownSync(fd, options.owner.uid, options.owner.gid);
+      durable.write(fd, Buffer.from(ip, 'latin1'));
+      futimesSync(fd, timeSec, timeSec);
+      if (options.sync === true) durable.fsync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    durable.rename(tmp, path);
+  } catch (err) {
+    unlinkQuiet(tmp);
+    throw new TempError(`unable to write ${path}: ${sysCode(err)}`, { cause: err });
+  }
+  if (options.sync === true) fsyncDirSync(dirname(path), durable);
+  return true;
+}
+
+/** The last login, or undefined when there is no lastauth file. */
+export function readLastauth(homeDir: string): Lastauth | undefined {
+  const path = lastauthPath(homeDir);
+  if (path === undefined) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(path, fsc.O_RDONLY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new TempError(`unable to open ${path}: ${sysCode(err)}`, { cause: err });
+  }
+  try {
+    const st = fstatSync(fd);
+    // An IP is at most 45 characters; C reads one line into a small buffer, as we read 256 bytes.
+    const buf = Buffer.alloc(256);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const text = buf.toString('latin1', 0, n);
+    const nl = text.indexOf('\n');
+    return { ip: nl < 0 ? text : text.slice(0, nl), timeSec: Math.floor(st.mtimeMs / 1000) };
+  } catch (err) {
+    throw new TempError(`unable to read ${path}: ${sysCode(err)}`, { cause: err });
+  } finally {
+    closeSync(fd);
+  }
+}
