@@ -38,7 +38,7 @@ export function childArgs(code: string): string[] {
   return ['--import', 'tsx', '--input-type=module', '-e', code];
 }
 
-/** Run child code synchronously; `stdio[0]` may be an fd to give as stdin. */
+/** Run child code synchronously; `stdin` may be an open fd to give the child as fd 0. */
 export function runChildSync(code: string, options: { stdin?: number | 'ignore'; env?: NodeJS.ProcessEnv } = {}): ChildResult {
   const r = spawnSync(process.execPath, childArgs(code), {
     cwd: PROJECT_ROOT,
