@@ -1,0 +1,17 @@
+// Pick the backend the configuration names. SQL modules are imported only when selected, so a cdb
+// installation never loads a database driver.
+import type { Config } from '../config.ts';
+import { TempError } from '../exit.ts';
+import type { Backend } from './backend.ts';
+import { createCdbBackend, type CdbBackendOptions } from './cdb.ts';
+
+export async function openBackend(config: Config, options: CdbBackendOptions = {}): Promise<Backend> {
+  switch (config.backend) {
+    case 'cdb':
+      return createCdbBackend(config, options);
+    case 'mysql':
+    case 'pgsql':
+      // Later: `return (await import('./mysql.ts')).openMysqlBackend(config);` and the same for pgsql.
+      throw new TempError(`backend ${config.backend} is not available in this build`);
+  }
+}
