@@ -1,6 +1,6 @@
 // Replays the golden C run with our programs (dist/bin) and prints where we differ from C.
 //
-//   node --import tsx scripts/golden-diff.ts [--step N] [--program NAME] [--tree] [--from DIR] [--keep] [--lines N]
+//   node --import tsx scripts/golden-diff.ts [--step N] [--program NAME] [--tree] [--from DIR] [--keep] [--dist DIR] [--lines N]
 //
 //   --step N        only step N, every changed line, with both sides in full
 //   --program NAME  only NAME's steps (vadduser, vchkpw, ...; `run.sh` for the run's own shape)
@@ -8,6 +8,7 @@
 //   --from DIR      compare an earlier replay's output (DIR/transcript.md, tree/, tree-listing.txt;
 //                   GOLDEN_KEEP=1 or --keep leaves one) instead of replaying
 //   --keep          keep the replay's temp folder and print its path
+//   --dist DIR      replay another build (`node build.mjs --out DIR`) instead of dist/
 //   --lines N       changed lines shown per difference (default 12)
 // Needs root (the replay uses a private mount namespace) and `node build.mjs` first. Exit 0 when
 // nothing differs beyond the documented deliberate differences, 1 otherwise, 2 on misuse.
@@ -18,13 +19,13 @@ import { compareRun, formatDifferences, formatSummary, lineDiff, replayGolden, t
 
 const ROOT = join(import.meta.dirname, '..');
 
-function builtPrograms(): Set<string> {
-  const info = join(ROOT, 'dist', 'build-info.json');
+function builtPrograms(dist: string): Set<string> {
+  const info = join(dist, 'build-info.json');
   return new Set(existsSync(info) ? (JSON.parse(readFileSync(info, 'utf8')) as { programs: string[] }).programs : []);
 }
 
 function usage(msg: string): never {
-  process.stderr.write(`golden-diff: ${msg}\nusage: node --import tsx scripts/golden-diff.ts [--step N] [--program NAME] [--tree] [--from DIR] [--keep] [--lines N]\n`);
+  process.stderr.write(`golden-diff: ${msg}\nusage: node --import tsx scripts/golden-diff.ts [--step N] [--program NAME] [--tree] [--from DIR] [--keep] [--dist DIR] [--lines N]\n`);
   process.exit(2);
 }
 
@@ -35,10 +36,11 @@ interface Args {
   from?: string;
   keep: boolean;
   lines: number;
+  dist: string;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { tree: false, keep: process.env['GOLDEN_KEEP'] === '1', lines: 12 };
+  const args: Args = { tree: false, keep: process.env['GOLDEN_KEEP'] === '1', lines: 12, dist: join(ROOT, 'dist') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => argv[++i] ?? usage(`${a} needs a value`);
@@ -53,6 +55,7 @@ function parseArgs(argv: readonly string[]): Args {
       case '--tree': args.tree = true; break;
       case '--from': args.from = value(); break;
       case '--keep': args.keep = true; break;
+      case '--dist': args.dist = value(); break;
       case '--lines': {
         const v = value();
         if (!/^\d+$/.test(v)) usage(`--lines wants a number, not ${v}`);
@@ -89,8 +92,8 @@ async function main(): Promise<void> {
       installed: existsSync(etc) ? readdirSync(etc).map((f) => `/home/vpopmail/etc/${f}`) : [],
     };
   } else {
-    process.stderr.write('golden-diff: replaying golden/run.sh with dist/bin ...\n');
-    const replay = await replayGolden({ projectRoot: ROOT, distDir: join(ROOT, 'dist'), keep: args.keep });
+    process.stderr.write(`golden-diff: replaying golden/run.sh with ${args.dist}/bin ...\n`);
+    const replay = await replayGolden({ projectRoot: ROOT, distDir: args.dist, keep: args.keep });
     cleanup = replay.cleanup;
     process.stderr.write(`golden-diff: replay took ${replay.seconds.toFixed(1)} s${replay.timedOut ? ' and was stopped by the time limit' : ''}${args.keep ? `; kept in ${replay.root} (use --from ${replay.outDir})` : ''}\n`);
     if (replay.transcript === '') process.stderr.write(`golden-diff: run.sh wrote no transcript:\n${replay.output}\n`);
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
       maxLines: args.lines,
       maxPerProgram: args.step !== undefined || args.program !== undefined ? Infinity : 60,
       // Asking for one program or step: show its differences even when it is not built.
-      ...(args.step !== undefined || args.program !== undefined ? {} : { built: builtPrograms() }),
+      ...(args.step !== undefined || args.program !== undefined ? {} : { built: builtPrograms(args.dist) }),
       ...(args.program === undefined ? {} : { program: args.program }),
       ...(args.step === undefined ? {} : { step: args.step }),
     });

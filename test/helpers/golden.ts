@@ -9,6 +9,7 @@ import {
   chownSync,
   copyFileSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -17,7 +18,7 @@ import {
   rmSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { CdbReader } from '../../lib/cdb/reader.ts';
 
 export const FIXTURES_DIR = process.env['GOLDEN_FIXTURES'] ?? '/work/shared/fixtures';
@@ -1149,6 +1150,7 @@ export function formatSummary(cmp: Comparison, tree: readonly Difference[]): str
 
 export interface ReplayOptions {
   readonly projectRoot: string;
+  /** The build to test: the project's dist/ (installed by scripts/install-bin.ts), or another `build.mjs --out` folder. */
   readonly distDir: string;
   readonly goldenDir?: string;
   readonly keep?: boolean;
@@ -1178,6 +1180,24 @@ function chownTree(path: string, uid: number, gid: number): void {
   chownSync(path, uid, gid);
   if (!lstatSync(path).isDirectory()) return;
   for (const name of readdirSync(path)) chownTree(join(path, name), uid, gid);
+}
+
+/**
+ * Put another build's executables into bin (what install-bin does for dist/: each executable once,
+ * mode 0711, one hard link per program), for a build made with `node build.mjs --out DIR`.
+ */
+function installOtherBuild(distDir: string, bin: string): void {
+  const info = JSON.parse(readFileSync(join(distDir, 'build-info.json'), 'utf8')) as {
+    executables: readonly { file: string; programs: readonly string[] }[];
+  };
+  rmSync(bin, { recursive: true, force: true });
+  mkdirSync(bin, { mode: 0o755 });
+  for (const e of info.executables) {
+    const target = join(bin, e.file);
+    copyFileSync(join(distDir, e.file), target);
+    chmodSync(target, 0o711);
+    for (const p of e.programs) if (p !== e.file) linkSync(target, join(bin, p));
+  }
 }
 
 /** Is anything mounted at or below `dir` in our own mount namespace? */
@@ -1258,6 +1278,7 @@ export async function replayGolden(opts: ReplayOptions): Promise<Replay> {
       '--prefix', vhome, '--owner', `${VPOPMAIL_ID}:${VPOPMAIL_ID}`], { cwd: opts.projectRoot, encoding: 'utf8' });
     if (install.status !== 0) throw new Error(`our install step failed (exit ${install.status}):\n${install.stdout}${install.stderr}${install.error?.message ?? ''}`);
     const installed = readdirSync(join(vhome, 'etc')).map((f) => `/home/vpopmail/etc/${f}`);
+    if (resolve(opts.distDir) !== resolve(opts.projectRoot, 'dist')) installOtherBuild(opts.distDir, join(vhome, 'bin'));
 
     const standins = join(goldenDir, 'qmail-standins');
     for (const f of readdirSync(standins)) {
