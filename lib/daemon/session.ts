@@ -144,7 +144,13 @@ class Session {
     if (status === undefined) return;
     await this.writer.line(status);
     if (reply.kind !== 'data') return;
-    for await (const line of reply.lines) await this.writer.line(line);
+    try {
+      for await (const line of reply.lines) await this.writer.line(line);
+    } catch (e) {
+      if (e instanceof WriteTimeoutError) throw e;
+      // After +OK+ a failure can only end the block; it is closed with `.` all the same (P2).
+      this.log('listing stopped', { reason: firstLine(e) });
+    }
     await this.writer.line('.');
   }
 

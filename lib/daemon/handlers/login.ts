@@ -1,0 +1,77 @@
+// login, clogin, slogin (spec §3, §5.2, §7.1): authenticate, set the session level and output mode.
+// Like C, login checks no service flag and writes no lastauth; unlike C it logs the outcome (never
+// the password) and counts failures per client address.
+import { PW_FLAG } from '../../store/limits.ts';
+import type { Handler, HandlerContext, LoginState, OutputMode } from '../context.ts';
+import { LEVEL } from '../context.ts';
+import { findAccount, parseAddress } from '../lookup.ts';
+import { checkPassword } from '../ops.ts';
+import { OK, data, err, type Reply } from '../protocol.ts';
+import type { Request } from '../protocol.ts';
+import { userBlock } from '../user-block.ts';
+
+/**
+ * Checked when the account does not exist, so an unknown user costs what a wrong password costs and
+ * timing does not tell which names exist. The password behind it was random and is not kept.
+ */
+const UNKNOWN_USER_HASH = '$6$2ab2ac1af88c88ad$CXVEsxmjD2mbvxJkpqoKQKBg6cVrDKvnpPIupsOzt7WrZv5fCkmiSHm2y2QnhBMlgi/LUkFdsCZw.6w45eob00';
+
+function loginWith(mode: OutputMode): Handler {
+  return (ctx, req) => authenticate(ctx, req, mode);
+}
+
+export const login = loginWith('verbose');
+export const clogin = loginWith('compact');
+export const slogin = loginWith('silent');
+
+async function authenticate(ctx: HandlerContext, req: Request, mode: OutputMode): Promise<Reply> {
+  const addressText = req.args[0];
+  if (addressText === undefined) return err(6, 203);
+  const password = req.rest(1);
+  if (password === '') return err(7, 204);
+  const ip = ctx.remoteIp;
+  const failed = (reply: Reply, reason: string, user?: string): Reply => {
+    ctx.noteLoginFailure();
+    ctx.log('login failed', { user, ip, reason });
+    return reply;
+  };
+  if (ip !== undefined && ctx.daemon.limiter?.isBlocked(ip) === true) return failed(err(41, 208), 'rate-limited');
+  const address = await parseAddress(ctx, addressText);
+  if (address === undefined) return failed(err(8, 205), 'bad-address');
+  const who = `${address.user}@${address.domain}`;
+  const account = await findAccount(ctx, address);
+  if (account === undefined) {
+    await checkPassword(password, UNKNOWN_USER_HASH);
+    return failed(err(8, 206), 'no-such-user', who);
+  }
+  const { entry, domain } = account;
+  if (entry.passwd === '' || !(await checkPassword(password, entry.passwd))) return failed(err(8, 207), 'bad-password', who);
+
+  let gid = entry.gid;
+  let level: LoginState['level'] = LEVEL.user;
+  if ((gid & PW_FLAG.SA_ADMIN) !== 0) level = LEVEL.systemAdmin;
+  else if ((gid & PW_FLAG.QA_ADMIN) !== 0 || account.user === 'postmaster') {
+    level = LEVEL.domainAdmin;
+    gid |= PW_FLAG.QA_ADMIN;
+  }
+  ctx.setLogin({
+    level,
+    mode,
+    user: account.user,
+    domain: domain.domain,
+    domainDir: domain.dir,
+    domainUid: domain.uid,
+    domainGid: domain.gid,
+    homeDir: entry.dir,
+    gid,
+  });
+  ctx.log('login', { user: `${account.user}@${domain.domain}`, ip, count: level });
+  if (mode === 'silent') return OK;
+  return data([
+    `vpopmail_dir ${ctx.daemon.config.vpopmailHome}`,
+    `domain_dir ${domain.dir}`,
+    `uid ${domain.uid}`,
+    `gid ${domain.gid}`,
+    ...userBlock(entry, { mode, gid, showClear: true }),
+  ]);
+}
