@@ -2,6 +2,7 @@
 import {
   closeSync,
   fchmodSync,
+  fchownSync,
   fsyncSync,
   linkSync,
   openSync,
@@ -103,6 +104,8 @@ export interface ReplaceOptions {
   /** Temp file name; default `<path>.tmp.<pid>` in the same directory, so rename is atomic. */
   readonly tmpPath?: string;
   readonly durable?: Durable;
+  /** Give the new file this owner before it takes the name (only when running as root). */
+  readonly owner?: { readonly uid: number; readonly gid: number };
 }
 
 /**
@@ -119,6 +122,7 @@ export function replaceFileSync(path: string, chunks: Uint8Array | Iterable<Uint
     const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
     try {
       fchmodSync(fd, mode); // exactly this mode, whatever the caller's umask
+      if (options.owner !== undefined && process.geteuid?.() === 0) fchownSync(fd, options.owner.uid, options.owner.gid);
       if (chunks instanceof Uint8Array) durable.write(fd, chunks);
       else for (const chunk of chunks) durable.write(fd, chunk);
       durable.fsync(fd);

@@ -1,6 +1,6 @@
 // Directory hashing (layout.md §4): the `.dir-control` allocator state, its C file format, and the
 // `.dir_control_free` backfill list.
-import { closeSync, chownSync, fstatSync, openSync, readFileSync, constants as fsc } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { PermError, TempError } from '../exit.ts';
 import { DURABLE, replaceFileSync, unlinkQuiet, type Durable } from '../fs/durable.ts';
@@ -202,20 +202,6 @@ export interface DirControlWriteOptions {
   readonly owner?: { readonly uid: number; readonly gid: number };
 }
 
-/** The durable with a chown of the temp file just before it is renamed into place (root only). */
-function chownBeforeRename(durable: Durable, owner: DirControlWriteOptions['owner']): Durable {
-  if (owner === undefined || process.geteuid?.() !== 0) return durable;
-  return {
-    write: (fd, data, position) => durable.write(fd, data, position),
-    fsync: (fd) => durable.fsync(fd),
-    link: (from, to) => durable.link(from, to),
-    rename(from, to) {
-      chownSync(from, owner.uid, owner.gid);
-      durable.rename(from, to);
-    },
-  };
-}
-
 function sysCode(err: unknown): string {
   return String((err as NodeJS.ErrnoException).code ?? err);
 }
@@ -243,7 +229,8 @@ export function writeDirControlFile(path: string, state: DirControlState, option
     replaceFileSync(path, Buffer.from(formatDirControl(state), 'latin1'), {
       mode: options.mode ?? 0o600,
       tmpPath: `${path}.${process.pid}`,
-      durable: chownBeforeRename(options.durable ?? DURABLE, options.owner),
+      durable: options.durable ?? DURABLE,
+      ...(options.owner === undefined ? {} : { owner: options.owner }),
     });
   } catch (err) {
     throw new TempError(`unable to write ${path}: ${sysCode(err)}`, { cause: err });
@@ -363,7 +350,8 @@ export function takeFreeBucket(domainDir: string, options: BackfillOptions = {})
         replaceFileSync(path, Buffer.from(rest, 'latin1'), {
           mode,
           tmpPath: `${path}.bak`,
-          durable: chownBeforeRename(durable, { uid, gid }),
+          durable,
+          owner: { uid, gid },
         });
       } catch (err) {
         throw new TempError(`unable to rewrite ${path}: ${sysCode(err)}`, { cause: err });

@@ -1,6 +1,6 @@
 // Domain limits (layout.md §13): `<dom>/.qmailadmin-limits` and `~vpopmail/etc/vlimits.default`,
 // their exact text format, the account flag bits, and the flag mask limits add to pw_gid.
-import { chownSync, readFileSync, unlinkSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { TempError, VA, VpopmailError } from '../exit.ts';
 import { DURABLE, replaceFileSync, type Durable } from '../fs/durable.ts';
@@ -295,22 +295,12 @@ export interface LimitsWriteOptions {
 
 /** Replace a limits file atomically (C rewrites it in place with fopen "w+"). */
 export function writeLimitsFile(path: string, limits: DomainLimits, options: LimitsWriteOptions = {}): void {
-  const base = options.durable ?? DURABLE;
-  const owner = options.owner;
-  const durable: Durable =
-    owner === undefined || process.geteuid?.() !== 0
-      ? base
-      : {
-          write: (fd, data, position) => base.write(fd, data, position),
-          fsync: (fd) => base.fsync(fd),
-          link: (from, to) => base.link(from, to),
-          rename(from, to) {
-            chownSync(from, owner.uid, owner.gid); // the final owner before the name appears
-            base.rename(from, to);
-          },
-        };
   try {
-    replaceFileSync(path, Buffer.from(formatLimits(limits), 'latin1'), { mode: options.mode ?? 0o600, durable });
+    replaceFileSync(path, Buffer.from(formatLimits(limits), 'latin1'), {
+      mode: options.mode ?? 0o600,
+      durable: options.durable ?? DURABLE,
+      ...(options.owner === undefined ? {} : { owner: options.owner }),
+    });
   } catch (err) {
     throw new TempError(`unable to write ${path}: ${sysCode(err)}`, { cause: err });
   }

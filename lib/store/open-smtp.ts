@@ -1,7 +1,7 @@
 // `~vpopmail/etc/open-smtp` (layout.md §11): the roaming-relay list, one
 // `<ip>:allow,RELAYCLIENT="",RBLSMTPD=""<TAB><unix-time>` line per client, and its locked updates.
 // Turning it into tcp.smtp.cdb (tcprules) is the caller's, run through `whileLocked`.
-import { chownSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { PermError, TempError } from '../exit.ts';
@@ -105,23 +105,13 @@ export interface OpenSmtpOptions {
 }
 
 function replaceLines(path: string, lines: readonly string[], options: OpenSmtpOptions): void {
-  const base = options.durable ?? DURABLE;
-  const owner = options.owner;
-  const durable: Durable =
-    owner === undefined || process.geteuid?.() !== 0
-      ? base
-      : {
-          write: (fd, data, position) => base.write(fd, data, position),
-          fsync: (fd) => base.fsync(fd),
-          link: (from, to) => base.link(from, to),
-          rename(from, to) {
-            chownSync(from, owner.uid, owner.gid);
-            base.rename(from, to);
-          },
-        };
   try {
     // `open-smtp.tmp.<pid>`, vchkpw's own temp name; we hold the lock, so it cannot clash.
-    replaceFileSync(path, Buffer.from(lines.map((l) => `${l}\n`).join(''), 'latin1'), { mode: options.mode ?? 0o644, durable });
+    replaceFileSync(path, Buffer.from(lines.map((l) => `${l}\n`).join(''), 'latin1'), {
+      mode: options.mode ?? 0o644,
+      durable: options.durable ?? DURABLE,
+      ...(options.owner === undefined ? {} : { owner: options.owner }),
+    });
   } catch (err) {
     throw new TempError(`unable to write ${path}: ${sysCode(err)}`, { cause: err });
   }
