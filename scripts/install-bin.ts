@@ -38,9 +38,9 @@ function idsOf(user: string, group: string): { uid: number; gid: number } | unde
 /** Our own default domain limits: everything unlimited, no permission denied (the same effect as C's). */
 const VLIMITS_DEFAULT = `# Default limits for domains without their own .qmailadmin-limits file.
 # One "key: value" per line; a flag (disable_pop, disable_imap, ...) is set by naming it.
-# -1 means unlimited.
+# -1 means unlimited; these values are the ones C vpopmail ships.
 maxpopaccounts: -1
-maxaliases: -1
+maxaliases: 0
 maxforwards: -1
 maxautoresponders: -1
 maxmailinglists: -1
