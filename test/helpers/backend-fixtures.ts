@@ -8,6 +8,7 @@ import { createCdbBackend } from '../../lib/backends/cdb.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { addAssignDomain } from '../../lib/store/assign.ts';
 import { tempDir } from './cdb-tools.ts';
+import { SQL_FACTORIES } from './sql-db.ts';
 
 export interface BackendFixture {
   readonly backend: Backend;
@@ -62,4 +63,4 @@ export const cdbFactory: BackendFactory = {
   },
 };
 
-export const BACKENDS: readonly BackendFactory[] = [cdbFactory];
+export const BACKENDS: readonly BackendFactory[] = [cdbFactory, ...SQL_FACTORIES];
