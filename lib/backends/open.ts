@@ -10,8 +10,9 @@ export async function openBackend(config: Config, options: CdbBackendOptions = {
     case 'cdb':
       return createCdbBackend(config, options);
     case 'mysql':
+      return (await import('./mysql.ts')).openMysqlBackend(config, options.resolveDomain === undefined ? {} : { resolveDomain: options.resolveDomain });
     case 'pgsql':
-      // Later: `return (await import('./mysql.ts')).openMysqlBackend(config);` and the same for pgsql.
-      throw new TempError(`backend ${config.backend} is not available in this build`);
+      return (await import('./pgsql.ts')).openPgsqlBackend(config, options.resolveDomain === undefined ? {} : { resolveDomain: options.resolveDomain });
   }
+  throw new TempError(`unknown backend ${String(config.backend)}`);
 }
