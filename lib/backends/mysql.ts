@@ -103,7 +103,21 @@ function connect(server: SqlServer, options: ConnectOptions): Promise<SqlConnect
   function wrap(): SqlConnection {
     const run = (sql: string, params: readonly SqlValue[] = []): Promise<SqlResult> =>
       new Promise((resolve, reject) => {
+        let settled = false;
+        // Our own timer, unref'd: mysql2's query timer outlives a connection the server killed and
+        // holds the process open until it fires.
+        const timer = setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          alive = false;
+          raw.destroy();
+          reject(Object.assign(new Error(`query timed out after ${options.queryTimeoutMs} ms`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' }));
+        }, options.queryTimeoutMs);
+        timer.unref();
         const done = (err: unknown, result: unknown) => {
+          clearTimeout(timer);
+          if (settled) return;
+          settled = true;
           if (err !== null && err !== undefined) {
             if (classify(err) === 'connection') alive = false;
             reject(err);
@@ -112,16 +126,15 @@ function connect(server: SqlServer, options: ConnectOptions): Promise<SqlConnect
           if (Array.isArray(result)) resolve({ rows: result as SqlRow[], affected: 0 });
           else resolve({ rows: [], affected: Number((result as { affectedRows?: number }).affectedRows ?? 0) });
         };
-        const query = { sql, timeout: options.queryTimeoutMs };
         // Statements without values (DDL, BEGIN, COMMIT) go as text; everything with values is bound.
-        if (params.length === 0) raw.query(query, done);
-        else raw.execute(query, params as SqlValue[], done);
+        if (params.length === 0) raw.query(sql, done);
+        else raw.execute(sql, params as SqlValue[], done);
       });
 
     return {
       run,
       async *stream(sql, params) {
-        const command = params.length === 0 ? raw.query({ sql, timeout: options.queryTimeoutMs }) : raw.execute({ sql, timeout: options.queryTimeoutMs }, params as SqlValue[]);
+        const command = params.length === 0 ? raw.query(sql) : raw.execute(sql, params as SqlValue[]);
         const rows = (command as unknown as { stream(o: { highWaterMark: number }): AsyncIterable<SqlRow> }).stream({ highWaterMark: 256 });
         try {
           for await (const row of rows) yield row;
