@@ -134,6 +134,7 @@ export function createCdbBackend(config: Config, options: CdbBackendOptions = {}
     async expireRelay(nowSec, maxAgeSec, rebuild?: RelayRebuild) {
       return expireOpenSmtp(etc, nowSec, maxAgeSec, {
         durable,
+        owner: { uid: config.vpopmailUid, gid: config.vpopmailGid }, // clearopensmtp gives it to vpopmail, as C
         ...lockTimeout,
         ...(rebuild === undefined ? {} : { whileLocked: (lines: readonly string[]) => rebuild(rulesOf(lines)) }),
       });
