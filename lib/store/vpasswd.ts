@@ -544,6 +544,31 @@ export function modifyVpasswdEntry(domainDir: string, entry: VpasswdEntry, optio
   );
 }
 
+/**
+ * Replace the whole of vpasswd and vpasswd.cdb with `entries`, streamed, under the lock and in the
+ * commit order of every other change (vconvert importing a domain). Returns how many were written.
+ */
+export function replaceVpasswdEntries(domainDir: string, entries: Iterable<VpasswdEntry>, options: VpasswdWriteOptions = {}): number {
+  let count = 0;
+  withDomainLock(domainDir, options, (durable) =>
+    rewriteLocked(
+      domainDir,
+      {
+        *lines() {
+          for (const entry of entries) {
+            count++;
+            yield formatVpasswdLine(entry);
+          }
+        },
+        changed: () => true,
+      },
+      durable,
+      options.owner,
+    ),
+  );
+  return count;
+}
+
 /** Build vpasswd.cdb from vpasswd, streaming, under the lock held by the caller. */
 function rebuildCdbLocked(domainDir: string, durable: Durable, owner: VpasswdWriteOptions['owner']): void {
   const path = join(domainDir, VPASSWD_FILE);
