@@ -11,7 +11,7 @@
 // dist/build-info.json what was built, with which runtime and which compiled-in paths
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -149,8 +149,12 @@ async function main() {
   const programs = listPrograms();
   const setid = programs.filter((p) => SETID_PROGRAMS.includes(p));
   const plain = programs.filter((p) => !SETID_PROGRAMS.includes(p));
-  const work = join(opts.out, 'bundle');
-  rmSync(join(opts.out, 'bin'), { recursive: true, force: true });
+  // per-build scratch space: builds running at the same time (tests, developers) never share files
+  const work = join(opts.out, 'bundle', String(process.pid));
+  // programs that no longer exist leave dist/bin; the rest are replaced in place below
+  if (existsSync(join(opts.out, 'bin'))) {
+    for (const f of readdirSync(join(opts.out, 'bin'))) if (!programs.includes(f)) rmSync(join(opts.out, 'bin', f), { force: true });
+  }
   mkdirSync(work, { recursive: true });
   mkdirSync(join(opts.out, 'bin'), { recursive: true });
 
@@ -160,18 +164,28 @@ async function main() {
     const bundleFile = join(work, 'vpopmail.cjs');
     await bundle(plain, bundleFile, defines);
     const exe = join(opts.out, 'vpopmail');
-    if (opts.runtime === 'bun') compileBun(bundleFile, exe);
-    else compileNode(bundleFile, exe, work);
+    if (opts.runtime === 'bun') compileBun(bundleFile, `${exe}.${process.pid}`);
+    else compileNode(bundleFile, `${exe}.${process.pid}`, work);
+    renameSync(`${exe}.${process.pid}`, exe); // a running copy keeps its old inode
     executables.push({ file: 'vpopmail', runtime: opts.runtime, programs: plain });
   }
   if (setid.length > 0) {
     const bundleFile = join(work, 'vchkpw.cjs');
     await bundle(setid, bundleFile, defines);
-    compileNode(bundleFile, join(opts.out, 'vchkpw'), work);
+    const exe = join(opts.out, 'vchkpw');
+    compileNode(bundleFile, `${exe}.${process.pid}`, work);
+    renameSync(`${exe}.${process.pid}`, exe);
     executables.push({ file: 'vchkpw', runtime: 'node', programs: setid });
   }
   for (const e of executables) {
-    for (const p of e.programs) linkSync(join(opts.out, e.file), join(opts.out, 'bin', p));
+    for (const p of e.programs) {
+      // link beside, then rename over: another build running at the same time cannot make this fail
+      const link = join(opts.out, 'bin', p);
+      const tmp = `${link}.${process.pid}`;
+      rmSync(tmp, { force: true });
+      linkSync(join(opts.out, e.file), tmp);
+      renameSync(tmp, link);
+    }
   }
   const info = {
     version: pkg.version,
@@ -181,7 +195,9 @@ async function main() {
     programs,
     setid,
   };
-  writeFileSync(join(opts.out, 'build-info.json'), `${JSON.stringify(info, null, 2)}\n`);
+  writeFileSync(join(opts.out, `build-info.json.${process.pid}`), `${JSON.stringify(info, null, 2)}\n`);
+  renameSync(join(opts.out, `build-info.json.${process.pid}`), join(opts.out, 'build-info.json'));
+  rmSync(work, { recursive: true, force: true });
   if (!opts.quiet) {
     process.stdout.write(`built ${programs.length} programs into ${opts.out}/bin in ${((Date.now() - started) / 1000).toFixed(1)} s (${executables.map((e) => `${e.file}: ${e.runtime}`).join(', ')})\n`);
   }

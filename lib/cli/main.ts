@@ -34,6 +34,29 @@ export function scrubRuntimeEnv(env: NodeJS.ProcessEnv): void {
   for (const key of Object.keys(env)) if (RUNTIME_ENV.test(key)) delete env[key];
 }
 
+type Execve = (file: string, args: string[], env: Record<string, string>) => never;
+
+/**
+ * A set-id program whose caller left runtime variables in the environment starts itself afresh
+ * without them. Scrubbing process.env is not enough: the runtime has already read some of them
+ * during its own start (Node's NODE_V8_COVERAGE writes a root-owned file into the caller's
+ * directory at exit, and even just before an exec, unless stopped).
+ */
+function restartWithoutRuntimeEnv(): void {
+  const dirty = Object.keys(process.env).filter((k) => RUNTIME_ENV.test(k));
+  if (dirty.length === 0) return;
+  const execve = (process as unknown as { execve?: Execve }).execve;
+  if (typeof execve !== 'function') return;
+  // Node's execve still writes the coverage profile NODE_V8_COVERAGE asked for: stop it first.
+  if (process.env.NODE_V8_COVERAGE !== undefined) {
+    const v8 = (process as unknown as { getBuiltinModule?: (id: string) => { stopCoverage?: () => void } }).getBuiltinModule?.('node:v8');
+    v8?.stopCoverage?.();
+  }
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !RUNTIME_ENV.test(k)) clean[k] = v;
+  execve.call(process, process.execPath, [process.argv0, ...process.argv.slice(2)], clean);
+}
+
 function isSetId(): boolean {
   return process.getuid?.() !== process.geteuid?.() || process.getgid?.() !== process.getegid?.();
 }
@@ -44,7 +67,10 @@ function usage(agents: Readonly<Record<string, Agent>>): string {
 
 /** Run the program named by argv0 (or by the first argument of the multi-call name) and exit. */
 export function dispatch(agents: Readonly<Record<string, Agent>>, version: string): void {
-  if (isSetId()) scrubRuntimeEnv(process.env);
+  if (isSetId()) {
+    restartWithoutRuntimeEnv();
+    scrubRuntimeEnv(process.env);
+  }
   const io = processIo();
   const inv = resolveInvocation(process.argv0, process.argv.slice(2));
   if (inv.name === '--version' || inv.name === '-v') {
