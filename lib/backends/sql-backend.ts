@@ -312,7 +312,8 @@ export function createSqlBackend(
         checkTableCollision(domain, t.name);
         await link.use(createUsersTable(t), { write: true });
       }
-      if (dialect === 'mysql') await link.use(createShared('aliasdomains'), { write: true });
+      // C keeps aliasdomains in MySQL only; we keep it in both, for Dovecot's alias-domain join.
+      await link.use(createShared('aliasdomains'), { write: true });
     },
 
     async delDomain(domain) {
