@@ -1,4 +1,6 @@
 // What every vpopmaild session and handler is given: the daemon-wide context and one session's view.
+import type { AccountsContext } from '../accounts/context.ts';
+import type { Backend } from '../backends/backend.ts';
 import type { AgentIo } from '../cli/agent.ts';
 import type { Config } from '../config.ts';
 import type { LogFields } from '../log.ts';
@@ -52,8 +54,9 @@ export interface LoginState {
 /** Daemon-wide: one per server (or per stdio process), shared by its sessions. */
 export interface DaemonContext {
   readonly config: Config;
-  /** The user store; typed loosely until lib/backends/backend.ts lands (see ops.ts). */
-  readonly backend: unknown;
+  readonly backend: Backend;
+  /** What lib/accounts operations are given (the same config and backend). */
+  readonly accounts: AccountsContext;
   readonly io: AgentIo;
   /** Wall clock in ms (tests inject their own). */
   readonly now: () => number;

@@ -1,6 +1,8 @@
 // vpopmaild as a program: its options, the daemon context, and the two ways to run (one session on
 // stdin/stdout as tcpserver and inetd run it, or a standalone server), with SIGHUP reloading.
+import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
+import { accountsContext } from '../accounts/context.ts';
 import { openBackend } from '../backends/open.ts';
 import type { Backend } from '../backends/backend.ts';
 import type { AgentIo } from '../cli/agent.ts';
@@ -110,6 +112,7 @@ async function daemonContext(ports: ProcessPorts, options: VpopmaildOptions, gat
   const daemon: DaemonContext = {
     config,
     backend,
+    accounts: accountsContext(config, backend, hostname()),
     io: ports.io,
     now: () => Date.now(),
     gate,

@@ -12,6 +12,9 @@
 //   file), never by what a client sends: client input is bounded by LINE_MAX_BYTES per line, and
 //   work that grows with client input (write_file data, read_file, list_dir, rm_dir, size walks)
 //   runs outside the gate on async fs calls.
+// It is also what keeps the daemon alive: lib/accounts holds its operation locks (lib/store/lock.ts,
+// owner files keyed by pid) across awaits, so two overlapping operations in one process would have
+// the second wait synchronously for a lock only the first, now frozen, could release.
 // A lock held by another process (a command-line tool) still stalls the daemon while the job waits
 // for it; lib/store/lock.ts waits at most its timeout (20 s) and then the job fails with TempError.
 

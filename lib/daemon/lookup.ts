@@ -1,6 +1,7 @@
 // Address parsing, domain and account look-ups, and the scope rules every handler shares (spec §4).
 // Every store call runs on the daemon's gate (gate.ts).
-import { defaultDomain, hasDomainChars, hasUserChars, splitAddress } from '../address.ts';
+import { defaultDomainOf } from '../accounts/default-domain.ts';
+import { hasDomainChars, hasUserChars, splitAddress } from '../address.ts';
 import type { Backend } from '../backends/backend.ts';
 import { lookupAssignDomain, type AssignLookup } from '../store/assign.ts';
 import type { VpasswdEntry } from '../store/vpasswd.ts';
@@ -13,7 +14,7 @@ export interface Address {
 }
 
 export function backendOf(ctx: HandlerContext): Backend {
-  return ctx.daemon.backend as Backend;
+  return ctx.daemon.backend;
 }
 
 /**
@@ -24,17 +25,10 @@ export async function parseAddress(ctx: HandlerContext, text: string): Promise<A
   const { user, domain } = splitAddress(text);
   if (user === '' || !hasUserChars(user) || !hasDomainChars(domain)) return undefined;
   if (domain !== '') return { user, domain };
-  const { config, env } = ctx.daemon;
+  const { config, env, backend } = ctx.daemon;
+  // Under tcpserver TCPLOCALIP comes from the environment; the standalone server knows its socket.
   const localIp = env.TCPLOCALIP ?? ctx.localIp;
-  const backend = backendOf(ctx);
-  // ip-alias builds: the domain mapped to the server address, through the backend (file or table).
-  const ipDomain =
-    config.ipAliasDomains && !env.VPOPMAIL_DOMAIN && localIp !== undefined && localIp !== ''
-      ? await ctx.daemon.gate.run(() => backend.getIpMap(localIp))
-      : undefined;
-  const fallback = await ctx.daemon.gate.run(() =>
-    defaultDomain({ env: { VPOPMAIL_DOMAIN: env.VPOPMAIL_DOMAIN }, etcDir: config.etcDir, lookupIpDomain: () => ipDomain }),
-  );
+  const fallback = await ctx.daemon.gate.run(() => defaultDomainOf(config, backend, { VPOPMAIL_DOMAIN: env.VPOPMAIL_DOMAIN, TCPLOCALIP: localIp }));
   return fallback === '' ? undefined : { user, domain: fallback.toLowerCase() };
 }
 

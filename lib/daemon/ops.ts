@@ -1,16 +1,12 @@
-// The daemon's calls into libraries that are still being written (lib/crypt, lib/accounts). Each
-// function names the lib call it stands for; when that lib lands its body becomes that call, so the
-// daemon never holds a second implementation of an admin operation. Until then they throw
-// NotAvailableError, which handlers report as their `-ERR 0.<minor>` library failure.
-import { hostname } from 'node:os';
-import { join } from 'node:path';
-import type { Backend } from '../backends/backend.ts';
-import { TempError } from '../exit.ts';
-import { durableFor } from '../fs/durable.ts';
-import { NOQUOTA } from '../quota.ts';
-import { recalculateMaildirsize, removeMaildirsize } from '../maildir/maildirsize.ts';
-import type { VpasswdEntry } from '../store/vpasswd.ts';
+// The daemon's calls into lib/accounts: the same operations the command-line tools run, on the
+// gate (gate.ts), with protocol text turned into the text lib/accounts takes. What lib/accounts does
+// not have yet (aliases) throws NotAvailableError, which handlers report as their library failure.
+import { addAliasDomain as accountsAddAliasDomain, addDomain, deleteDomain as accountsDeleteDomain, findDomain, isAlias } from '../accounts/index.ts';
+import { addUser as accountsAddUser, deleteUser as accountsDeleteUser, modifyUser, type UserChange } from '../accounts/users.ts';
+import { AddDomainError, AliasDomainError } from '../accounts/domains.ts';
+import { TempError, VA, VpopmailError } from '../exit.ts';
 import type { HandlerContext } from './context.ts';
+import { wireText } from './protocol.ts';
 
 export class NotAvailableError extends TempError {
   override name = 'NotAvailableError';
@@ -19,56 +15,67 @@ export class NotAvailableError extends TempError {
   }
 }
 
-// --- lib/crypt -------------------------------------------------------------------------------------
-
-/** lib/crypt verifyPassword: does the clear password match the stored crypt(3) hash? */
-export async function checkPassword(_password: string, _hash: string): Promise<boolean> {
-  throw new NotAvailableError('password verification (lib/crypt)');
+/** Protocol text (bytes) as the text lib/accounts takes, or a VA_BAD_CHAR error naming the field. */
+export function textOf(value: string, field: string): string {
+  const text = wireText(value);
+  if (text === undefined) throw new VpopmailError(VA.BAD_CHAR, `${field} is not valid UTF-8`);
+  return text;
 }
-
-/** lib/crypt hashPassword: a new crypt(3) hash of the configured scheme with a fresh salt. */
-export async function hashNewPassword(_ctx: HandlerContext, _password: string): Promise<string> {
-  throw new NotAvailableError('password hashing (lib/crypt)');
-}
-
-/**
- * The password strength policy (passwords.md §4, ~vpopmail/etc/password_strength.conf) as vadduser
- * and vpasswd apply it: undefined when the password passes, else the policy's error text.
- */
-export async function passwordPolicyError(_ctx: HandlerContext, _password: string): Promise<string | undefined> {
-  throw new NotAvailableError('the password strength policy (lib/accounts)');
-}
-
-// --- lib/accounts ----------------------------------------------------------------------------------
 
 export type AddDomainResult =
   | { readonly ok: true }
   /** `domain`: the domain was not made (0.804); `postmaster`: it was, the postmaster was not, and it was removed again (0.805). */
   | { readonly ok: false; readonly stage: 'domain' | 'postmaster'; readonly error: unknown };
 
-/** vadddomain (no quota, catch-all or base-dir options) then postmaster with gecos `postmaster`. */
-export async function addDomainWithPostmaster(_ctx: HandlerContext, _domain: string, _password: string): Promise<AddDomainResult> {
-  return { ok: false, stage: 'domain', error: new NotAvailableError('add_domain (lib/accounts)') };
+/** vadddomain with C's daemon defaults (no quota, catch-all or base dir) and postmaster, gecos `postmaster`. */
+export async function addDomainWithPostmaster(ctx: HandlerContext, domain: string, password: string): Promise<AddDomainResult> {
+  const accounts = ctx.daemon.accounts;
+  try {
+    const clear = textOf(password, 'password');
+    await ctx.daemon.gate.run(() => addDomain(accounts, { domain, postmaster: { password: { clear }, gecos: 'postmaster', checkPolicy: true } }));
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, stage: e instanceof AddDomainError ? e.stage : 'domain', error: e };
+  }
 }
 
-/** vaddaliasdomain with the order fixed: real domain first. */
-export async function addAliasDomain(_ctx: HandlerContext, _real: string, _alias: string): Promise<void> {
-  throw new NotAvailableError('add_alias_domain (lib/accounts)');
+/** vaddaliasdomain with vpopmaild's strict order: the first name must be a real domain, the second new. */
+export async function addAliasDomain(ctx: HandlerContext, real: string, alias: string): Promise<void> {
+  const accounts = ctx.daemon.accounts;
+  await ctx.daemon.gate.run(async () => {
+    const ref = findDomain(accounts, real);
+    if (ref === undefined || isAlias(ref)) throw new VpopmailError(VA.DOMAIN_DOES_NOT_EXIST);
+    if (findDomain(accounts, alias) !== undefined) throw new AliasDomainError('Domain already exists');
+    await accountsAddAliasDomain(accounts, real, alias);
+  });
 }
 
-/** vdeldomain -f: a real domain with all its aliases, or just the alias. */
-export async function deleteDomain(_ctx: HandlerContext, _domain: string): Promise<void> {
-  throw new NotAvailableError('del_domain (lib/accounts)');
+/** vdeldomain -f: C's daemon deletes a domain and all its aliases without asking, or just the alias. */
+export async function deleteDomain(ctx: HandlerContext, domain: string): Promise<void> {
+  const accounts = ctx.daemon.accounts;
+  await ctx.daemon.gate.run(() => accountsDeleteDomain(accounts, domain, { force: true }));
 }
 
-/** vadduser: gecos = the local part, password strength policy, default quota from the limits. */
-export async function addUser(_ctx: HandlerContext, _user: string, _domain: string, _password: string): Promise<void> {
-  throw new NotAvailableError('add_user (lib/accounts)');
+/** vadduser: gecos = the local part, the password strength policy, the default quota from the limits. */
+export async function addUser(ctx: HandlerContext, user: string, domain: string, password: string): Promise<void> {
+  const accounts = ctx.daemon.accounts;
+  const clear = textOf(password, 'password');
+  await ctx.daemon.gate.run(() => accountsAddUser(accounts, { domain, user, password: { clear }, checkPolicy: true }));
 }
 
 /** vdeluser. */
-export async function deleteUser(_ctx: HandlerContext, _user: string, _domain: string): Promise<void> {
-  throw new NotAvailableError('del_user (lib/accounts)');
+export async function deleteUser(ctx: HandlerContext, user: string, domain: string): Promise<void> {
+  const accounts = ctx.daemon.accounts;
+  await ctx.daemon.gate.run(() => accountsDeleteUser(accounts, domain, user));
+}
+
+/**
+ * vmoduser / vpasswd / vsetuserquota as one change (lib/accounts modifyUser): the record is read
+ * and written under the domain's operation lock; a clear password is policy-checked, and refused for
+ * NO_PASSWD_CHNG accounts changing their own (`asUser`).
+ */
+export async function changeUser(ctx: HandlerContext, domain: string, user: string, change: UserChange, asUser: boolean): Promise<void> {
+  await modifyUser(ctx.daemon.accounts, domain, user, change, { checkPolicy: true, asUser });
 }
 
 /** One delivery line of an alias (valias row, or a line of `<dom>/.qmail-<alias>`). */
@@ -79,53 +86,25 @@ export interface AliasLine {
 
 /** valias_insert: append one line to an alias (cdb: `.qmail-<alias>`; SQL: the valias table). */
 export async function addAliasLine(_ctx: HandlerContext, _domain: string, _alias: string, _line: string): Promise<void> {
-  throw new NotAvailableError('add_alias (lib/accounts)');
+  throw new NotAvailableError('add_alias (lib/accounts aliases)');
 }
 
 /** valias_remove: remove the lines equal to `line` (exact match, not C's file-backend prefix match). */
 export async function removeAliasLine(_ctx: HandlerContext, _domain: string, _alias: string, _line: string): Promise<boolean> {
-  throw new NotAvailableError('remove_alias (lib/accounts)');
+  throw new NotAvailableError('remove_alias (lib/accounts aliases)');
 }
 
 /** valias_delete: remove every line of the alias. */
 export async function deleteAlias(_ctx: HandlerContext, _domain: string, _alias: string): Promise<boolean> {
-  throw new NotAvailableError('delete_alias (lib/accounts)');
+  throw new NotAvailableError('delete_alias (lib/accounts aliases)');
 }
 
 /** Every line of every alias of the domain (cdb: every `.qmail-*` except `.qmail-default`). */
 export function listAliases(_ctx: HandlerContext, _domain: string): AsyncIterable<AliasLine> {
-  throw new NotAvailableError('list_alias (lib/accounts)');
+  throw new NotAvailableError('list_alias (lib/accounts aliases)');
 }
 
 /** The lines of one alias; undefined when it has none. */
 export async function getAlias(_ctx: HandlerContext, _domain: string, _alias: string): Promise<string[] | undefined> {
-  throw new NotAvailableError('list_alias (lib/accounts)');
-}
-
-/**
- * What vsetuserquota's library call does after the record is stored (spec/tools.md §0.4): remove
- * maildirsize and, unless the quota is NOQUOTA, recount the Maildir and write it again, owned by the
- * domain. Stands for lib/accounts' quota setter; built from lib/maildir until that lands.
- */
-export function rebuildMaildirsizeAfterQuotaChange(
-  ctx: HandlerContext,
-  entry: VpasswdEntry,
-  owner: { readonly uid: number; readonly gid: number },
-): void {
-  if (entry.dir === '') return;
-  const maildir = join(entry.dir, 'Maildir');
-  removeMaildirsize(maildir);
-  if (entry.quota === NOQUOTA || entry.quota === '') return;
-  recalculateMaildirsize(maildir, entry.quota, {
-    nowMs: ctx.daemon.now(),
-    pid: process.pid,
-    host: hostname(),
-    owner,
-    durable: durableFor(ctx.daemon.config),
-  });
-}
-
-/** vauth_setpw: store the whole record (lib/accounts' modify-user stands here once it exists). */
-export async function storeUser(backend: Backend, domain: string, entry: VpasswdEntry): Promise<void> {
-  await backend.setUser(domain, entry);
+  throw new NotAvailableError('list_alias (lib/accounts aliases)');
 }

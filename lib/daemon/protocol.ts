@@ -253,10 +253,10 @@ export function libErr(minor: number, text: string): Reply {
   return { kind: 'err', text: `${formatCode(0, minor)} ${oneLine(text)}` };
 }
 
-/** Reply text must stay one line whatever an error message holds. */
+/** Reply text must stay one line whatever an error message holds (C's texts keep a trailing space). */
 function oneLine(text: string): string {
-  const clean = text.replace(/[\r\n]+/g, ' ').trim();
-  return clean === '' ? 'error' : clean;
+  const clean = text.replace(/[\r\n]+/g, ' ');
+  return clean.trim() === '' ? 'error' : clean;
 }
 
 /** The wire form of a status reply line (without CRLF). Data lines are written by the session. */
@@ -307,6 +307,16 @@ export function parseRequest(line: string): Request | undefined {
       return stop < 0 ? after : after.slice(0, stop);
     },
   };
+}
+
+/**
+ * A protocol byte string as text: its bytes read as UTF-8 (what lib/accounts and lib/crypt take,
+ * and what every client sends). Undefined when the bytes are not valid UTF-8.
+ */
+export function wireText(value: string): string | undefined {
+  const bytes = Buffer.from(value, 'latin1');
+  const text = bytes.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(bytes) ? text : undefined;
 }
 
 /** Tokens of a data line (set_limits, mod_user): name up to the first space, `=`, `:` or CR. */

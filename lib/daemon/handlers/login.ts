@@ -5,7 +5,7 @@ import { PW_FLAG } from '../../store/limits.ts';
 import type { Handler, HandlerContext, LoginState, OutputMode } from '../context.ts';
 import { LEVEL } from '../context.ts';
 import { findAccount, parseAddress } from '../lookup.ts';
-import { checkPassword } from '../ops.ts';
+import { verifyPassword } from '../../crypt/index.ts';
 import { OK, data, err, type Reply } from '../protocol.ts';
 import type { Request } from '../protocol.ts';
 import { userBlock } from '../user-block.ts';
@@ -15,6 +15,8 @@ import { userBlock } from '../user-block.ts';
  * timing does not tell which names exist. The password behind it was random and is not kept.
  */
 const UNKNOWN_USER_HASH = '$6$2ab2ac1af88c88ad$CXVEsxmjD2mbvxJkpqoKQKBg6cVrDKvnpPIupsOzt7WrZv5fCkmiSHm2y2QnhBMlgi/LUkFdsCZw.6w45eob00';
+
+const LEVEL_NAMES = { 1: 'user', 2: 'domain-admin', 3: 'system-admin' } as const;
 
 function loginWith(mode: OutputMode): Handler {
   return (ctx, req) => authenticate(ctx, req, mode);
@@ -41,11 +43,12 @@ async function authenticate(ctx: HandlerContext, req: Request, mode: OutputMode)
   const who = `${address.user}@${address.domain}`;
   const account = await findAccount(ctx, address);
   if (account === undefined) {
-    await checkPassword(password, UNKNOWN_USER_HASH);
+    verifyPassword(Buffer.from(password, 'latin1'), UNKNOWN_USER_HASH);
     return failed(err(8, 206), 'no-such-user', who);
   }
   const { entry, domain } = account;
-  if (entry.passwd === '' || !(await checkPassword(password, entry.passwd))) return failed(err(8, 207), 'bad-password', who);
+  // The bytes as sent: crypt(3) sees exactly what the client typed, UTF-8 or not.
+  if (entry.passwd === '' || !verifyPassword(Buffer.from(password, 'latin1'), entry.passwd)) return failed(err(8, 207), 'bad-password', who);
 
   let gid = entry.gid;
   let level: LoginState['level'] = LEVEL.user;
@@ -65,7 +68,7 @@ async function authenticate(ctx: HandlerContext, req: Request, mode: OutputMode)
     homeDir: entry.dir,
     gid,
   });
-  ctx.log('login', { user: `${account.user}@${domain.domain}`, ip, count: level });
+  ctx.log('login', { user: `${account.user}@${domain.domain}`, ip, reason: LEVEL_NAMES[level] });
   if (mode === 'silent') return OK;
   return data([
     `vpopmail_dir ${ctx.daemon.config.vpopmailHome}`,

@@ -8,9 +8,9 @@
 // naming the fields. Setting a field to the value it already has is not a change, so clients that
 // send every flag (Net_Vpopmaild sends all 19) keep working for every level.
 import { formatMaildirQuota } from '../../quota.ts';
-import { userFlags } from '../../backends/backend.ts';
+import { PasswordPolicyError } from '../../accounts/password-policy.ts';
+import { PasswordChangeDisabledError, type UserChange } from '../../accounts/users.ts';
 import { PW_FLAG } from '../../store/limits.ts';
-import type { VpasswdEntry } from '../../store/vpasswd.ts';
 import type { Handler, HandlerContext, LoginState } from '../context.ts';
 import { LEVEL } from '../context.ts';
 import { backendOf, findAccount, isSelf, isSystemAdmin, loggedIn, mayAdministerDomain, parseAddress, resolveDomain, type Account } from '../lookup.ts';
@@ -136,65 +136,80 @@ export const modUser: Handler = async (ctx, req) => {
   return applyOptions(ctx, target.login, target.account, options);
 };
 
-/** Apply the options on a fresh read of the account, in one gate job, all or nothing. */
+/**
+ * Turn the options into one lib/accounts change, checked against a fresh read of the account: every
+ * field that would change must be one the session may change. One gate job, all or nothing.
+ */
 async function applyOptions(ctx: HandlerContext, login: LoginState, account: Account, options: readonly OptionLine[]): Promise<Reply> {
   const backend = backendOf(ctx);
-  const { config } = ctx.daemon;
-  const domain = account.domain;
+  const domain = account.domain.domain;
+  const user = account.user;
+  const self = isSelf(login, domain, user);
   return ctx.daemon.gate.run(async (): Promise<Reply> => {
-    const current = await backend.getUser(domain.domain, account.user);
+    const current = await backend.getUser(domain, user);
     if (current === undefined) return libErr(507, 'User does not exist');
-    let next: VpasswdEntry = current;
     const refused = new Set<string>();
-    let newPassword: string | undefined;
-    for (const { name, value } of options) {
-      const flag = FLAG_OPTIONS.get(name);
-      let candidate: VpasswdEntry = next;
-      if (flag !== undefined) candidate = { ...next, gid: value === '1' ? next.gid | flag.bit : next.gid & ~flag.bit };
-      else if (name === 'clear_all_flags') candidate = { ...next, gid: 0 };
-      else if (name === 'comment') candidate = { ...next, gecos: value };
-      else if (name === 'quota') candidate = { ...next, quota: formatMaildirQuota(value) };
-      // A new hash makes a stored clear-text password stale: it goes (C keeps it, D9).
-      else if (name === 'encrypted_password' && value !== next.passwd) candidate = { ...next, passwd: value, clear: config.clearPasswords ? '' : undefined };
-      else if (name === 'clear_text_password') {
-        newPassword = value; // hashed below, once the block is known to be acceptable
-        continue;
-      }
-      const right = flag?.right ?? FIELD_RIGHTS.get(name)!;
-      if (!isSameRecord(candidate, next) && !hasRight(login, right)) refused.add(name);
-      else next = candidate;
-    }
-    if (refused.size > 0) return err(9, 508, [...refused].join(' '));
-    if (newPassword !== undefined) {
-      // Users may not change their own password when the account or its domain forbids it; an
-      // admin changing another account's password is not stopped by the flag (T5).
-      const self = isSelf(login, domain.domain, account.user);
-      if (self && !isSystemAdmin(login) && ((await userFlags(backend, config, domain.domain, current)) & PW_FLAG.NO_PASSWD_CHNG) !== 0) {
-        return err(9, 510, 'password change disabled');
-      }
-      const policy = await ops.passwordPolicyError(ctx, newPassword);
-      if (policy !== undefined) return libErr(511, policy);
-      next = { ...next, passwd: await ops.hashNewPassword(ctx, newPassword), clear: config.clearPasswords ? newPassword : undefined };
-    }
-    if (isSameRecord(next, current)) return OK;
+    const need = (name: string, right: Right) => {
+      if (!hasRight(login, right)) refused.add(name);
+    };
+    // Flags as lib/accounts applies them: ((clear ? 0 : gid) | add) & ~remove, lines in order.
+    let clearAll = false;
+    let add = 0;
+    let remove = 0;
+    const change: { -readonly [K in keyof UserChange]: UserChange[K] } = {};
     try {
-      await ops.storeUser(backend, domain.domain, next);
+      for (const { name, value } of options) {
+        const flag = FLAG_OPTIONS.get(name);
+        if (flag !== undefined) {
+          if (value === '1') {
+            add |= flag.bit;
+            remove &= ~flag.bit;
+          } else {
+            remove |= flag.bit;
+            add &= ~flag.bit;
+          }
+        } else if (name === 'clear_all_flags') {
+          clearAll = true;
+          add = 0;
+          remove = 0;
+        } else if (name === 'comment') {
+          if (value !== current.gecos) need(name, 'anyone');
+          change.gecos = ops.textOf(value, name);
+        } else if (name === 'quota') {
+          const quota = formatMaildirQuota(value);
+          if (quota !== current.quota) need(name, 'override');
+          change.quota = quota;
+        } else if (name === 'encrypted_password') {
+          if (value !== current.passwd) {
+            need(name, 'admin');
+            change.password = { hash: ops.textOf(value, name) };
+          }
+        } else if (name === 'clear_text_password') {
+          need(name, 'anyone');
+          change.password = { clear: ops.textOf(value, name) };
+        }
+      }
     } catch (e) {
+      return err(4, 509, (e as Error).message);
+    }
+    const gid = ((clearAll ? 0 : current.gid) | add) & ~remove;
+    const changed = gid ^ current.gid;
+    for (const [name, { bit, right }] of FLAG_OPTIONS) if ((changed & bit) !== 0) need(name, right);
+    // clear_all_flags needs can_override whenever it clears a bit the block does not set again.
+    if (clearAll && (current.gid & ~add) !== 0) need('clear_all_flags', 'override');
+    if (refused.size > 0) return err(9, 508, [...refused].join(' '));
+    if (changed !== 0) Object.assign(change, { clearFlags: true, addFlags: gid });
+    if (Object.keys(change).length === 0) return OK;
+    try {
+      // A user changing its own password is refused for NO_PASSWD_CHNG; an admin changing another
+      // account's is not (T5). System admins are never stopped by the flag.
+      await ops.changeUser(ctx, domain, user, change, self && !isSystemAdmin(login));
+    } catch (e) {
+      if (e instanceof PasswordChangeDisabledError) return err(9, 510, 'password change disabled');
+      if (e instanceof PasswordPolicyError) return libErr(511, e.message);
       return libFailure(507, e);
     }
-    ctx.log('mod_user', { user: `${account.user}@${domain.domain}` });
-    if (next.quota !== current.quota) {
-      try {
-        ops.rebuildMaildirsizeAfterQuotaChange(ctx, next, { uid: domain.uid, gid: domain.gid });
-      } catch (e) {
-        // The record is stored; maildirsize is a cache that delivery rebuilds when it is missing.
-        ctx.log('maildirsize rebuild failed', { user: `${account.user}@${domain.domain}`, reason: (e as Error).message });
-      }
-    }
+    ctx.log('mod_user', { user: `${user}@${domain}` });
     return OK;
   });
-}
-
-function isSameRecord(a: VpasswdEntry, b: VpasswdEntry): boolean {
-  return a.passwd === b.passwd && a.gid === b.gid && a.gecos === b.gecos && a.quota === b.quota && (a.clear ?? '') === (b.clear ?? '') && a.dir === b.dir;
 }
