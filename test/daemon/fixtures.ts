@@ -1,4 +1,5 @@
 // State for vpopmaild tests, made through the store and backend layers (real files, no mocks).
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../../lib/backends/backend.ts';
@@ -89,4 +90,32 @@ export function loginAs(home: TempHome, domain: string, entry: VpasswdEntry, mod
     homeDir: entry.dir,
     gid: level === LEVEL.domainAdmin ? entry.gid | 0x1000 : entry.gid,
   };
+}
+
+/** A SHA-512 crypt hash made by a real peer, openssl passwd -6 (its salt is random). */
+export function sha512Crypt(password: string): string {
+  return execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: `${password}\n`, encoding: 'latin1' }).trim();
+}
+
+export interface World {
+  readonly home: TempHome;
+  readonly backend: Backend;
+  readonly daemon: DaemonContext;
+  readonly dirs: Readonly<Record<string, string>>;
+}
+
+/** Who logs in as what in the standard world, and the passwords (all `<name>-pw`). */
+export const PEOPLE = {
+  admin: 'admin@example.com', // SA_ADMIN
+  postmaster: 'postmaster@example.com', // domain admin by name
+  qa: 'qa@example.com', // QA_ADMIN
+  qaover: 'qaover@example.com', // QA_ADMIN | V_OVERRIDE
+  bob: 'bob@example.com',
+  bobby: 'bobby@example.com',
+  carol: 'carol@other.org',
+  opm: 'postmaster@other.org',
+} as const;
+
+export function passwordOf(address: string): string {
+  return `${address.split('@')[0]}-pw`;
 }

@@ -5,6 +5,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { accountsContext } from '../../lib/accounts/context.ts';
+import type { Backend } from '../../lib/backends/backend.ts';
+import { createCdbBackend } from '../../lib/backends/cdb.ts';
 import type { AgentIo } from '../../lib/cli/agent.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { DEFAULT_SESSION_LIMITS, type DaemonContext, type SessionLimits } from '../../lib/daemon/context.ts';
@@ -49,7 +52,7 @@ export function logIo(keep = 10_000): AgentIo & { readonly lines: string[]; drop
 }
 
 export interface DaemonOverrides {
-  readonly backend?: unknown;
+  readonly backend?: Backend;
   readonly limits?: Partial<SessionLimits>;
   readonly limiter?: Partial<LoginLimiterOptions> | false;
   readonly now?: () => number;
@@ -59,9 +62,12 @@ export interface DaemonOverrides {
 
 export function daemonContext(home: TempHome, over: DaemonOverrides = {}): DaemonContext {
   const now = over.now ?? (() => Date.now());
+  const backend = over.backend ?? createCdbBackend(home.config);
   return {
     config: home.config,
-    backend: over.backend,
+    backend,
+    // No qmail-send to signal in a test tree.
+    accounts: accountsContext(home.config, backend, 'test.host', { now, hupQmailSend: () => undefined }),
     io: over.io ?? logIo(),
     now,
     gate: new Gate(),
@@ -164,6 +170,11 @@ export class Client {
     const raw = await this.rawLine(timeoutMs);
     if (!raw.endsWith('\r\n')) throw new Error(`line without CRLF: ${JSON.stringify(raw)}`);
     return raw.slice(0, -2);
+  }
+
+  /** A line as PEAR Net_Socket's readLine gives it: CR and LF stripped, whichever ended it. */
+  async looseLine(timeoutMs?: number): Promise<string> {
+    return (await this.rawLine(timeoutMs)).replace(/\r?\n$/, '');
   }
 
   /** `+OK+` was read already: data lines up to `.` (not included). */
