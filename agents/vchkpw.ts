@@ -2,7 +2,7 @@
 import { authenticate } from '../lib/auth/vchkpw.ts';
 import { parseCheckpassword, readCheckpasswordFd } from '../lib/auth/checkpassword.ts';
 import { detectConnection } from '../lib/auth/connection.ts';
-import { envRecord, execProgram, resolveProgram } from '../lib/auth/exec.ts';
+import { envRecord, execProgram, resolveProgram, runProgramWithFds } from '../lib/auth/exec.ts';
 import { dropToAccount, isDovecotCaller, sessionEnv } from '../lib/auth/session.ts';
 import { openBackend } from '../lib/backends/open.ts';
 import { defineAgent } from '../lib/cli/agent.ts';
@@ -55,5 +55,8 @@ export default defineAgent('vchkpw', async ({ argv, env, io }) => {
     logEvent(io, conn.logName, 'exec failed', { ...who, reason: `cannot run ${program}` });
     return VCHKPW_EXIT.temp;
   }
-  execProgram(target, [program, ...argv.slice(1)], envRecord(sessionEnv(env, account, dovecot)));
+  const args = [program, ...argv.slice(1)];
+  const sessionVars = envRecord(sessionEnv(env, account, dovecot));
+  if (dovecot) runProgramWithFds(target, args, sessionVars, [4]);
+  execProgram(target, args, sessionVars);
 });

@@ -40,6 +40,22 @@ export function execProgram(path: string, argv: readonly string[], env: Readonly
   process.exit(r.status ?? 111);
 }
 
+/**
+ * Run the program as a child that also gets `extraFds` (at the same numbers), wait, and exit with its
+ * status. For Dovecot's checkpassword-reply, which writes its answer to fd 4: Node marks inherited
+ * descriptors close-on-exec at start, so an exec would lose fd 4; spawn's stdio map passes it on.
+ * checkpassword-reply exits at once, so nothing waits for long.
+ */
+export function runProgramWithFds(path: string, argv: readonly string[], env: Readonly<Record<string, string>>, extraFds: readonly number[]): never {
+  const stdio: (number | 'ignore')[] = [0, 1, 2];
+  for (const fd of extraFds) {
+    while (stdio.length < fd) stdio.push('ignore');
+    stdio[fd] = fd;
+  }
+  const r = spawnSync(path, argv.slice(1), { argv0: argv[0], env: { ...env }, stdio });
+  process.exit(r.status ?? 111);
+}
+
 /** Environment as a plain string map (execve takes no undefined values). */
 export function envRecord(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
