@@ -11,6 +11,7 @@ import { LEVEL } from '../context.ts';
 import { loggedIn } from '../lookup.ts';
 import { resolveClientPath, type PathUse, type ResolvedPath } from '../paths.ts';
 import { OK, SENT, err, libErr, type Reply } from '../protocol.ts';
+import { sysText } from '../errno.ts';
 
 /**
  * Files whose content grants or records privileges: the user store, the domain limits and the
@@ -24,29 +25,6 @@ const STORE_FILES: ReadonlySet<string> = new Set([
   '.qmailadmin-limits',
   '.dir-control',
   '.dir_control_free',
-]);
-
-/** strerror-like text for a failed system call. */
-function sysText(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  return SYS_TEXT.get(code ?? '') ?? code ?? (e instanceof Error ? e.message : String(e));
-}
-
-const SYS_TEXT: ReadonlyMap<string, string> = new Map([
-  ['ENOENT', 'No such file or directory'],
-  ['EEXIST', 'File exists'],
-  ['EACCES', 'Permission denied'],
-  ['EPERM', 'Operation not permitted'],
-  ['ENOTDIR', 'Not a directory'],
-  ['EISDIR', 'Is a directory'],
-  ['ENOTEMPTY', 'Directory not empty'],
-  ['ENOSPC', 'No space left on device'],
-  ['EXDEV', 'Invalid cross-device link'],
-  ['ENAMETOOLONG', 'File name too long'],
-  ['EBUSY', 'Device or resource busy'],
-  ['EROFS', 'Read-only file system'],
-  ['ELOOP', 'Too many levels of symbolic links'],
-  ['EFBIG', 'File too large'],
 ]);
 
 /**

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Handler } from '../context.ts';
 import { isSystemAdmin, loggedIn, mayAdministerDomain, resolveDomain } from '../lookup.ts';
 import { data, err, libErr } from '../protocol.ts';
+import { sysText } from '../errno.ts';
 import { pageRange } from './domains.ts';
 
 export const addList: Handler = async () => err(36, 4001);
@@ -40,7 +41,7 @@ export const listLists: Handler = async (ctx, req) => {
   try {
     names = (await readdir(domain.dir)).filter((n) => n.startsWith('.qmail-'));
   } catch (e) {
-    return libErr(2905, (e as NodeJS.ErrnoException).code ?? String(e));
+    return libErr(2905, sysText(e));
   }
   const lists: string[] = [];
   for (const n of names) {
