@@ -240,3 +240,21 @@ test('crypt() gives libxcrypt output byte for byte on random byte passwords and 
   });
   t.true(refusedByBoth > 20 && refusedByBoth < 300, 'both valid and invalid settings were exercised');
 });
+
+test('bcrypt on 8-bit passwords matches libxcrypt: the $2x$ sign-extension bug and the $2a$ collision guard', (t) => {
+  const ff = (n: number) => new Array<number>(n).fill(0xff);
+  const passwords = [
+    ff(4), [...ff(3), 0x80], ff(72), [...ff(71), 0x80], [0x80, 0x80, 0x80], [0xff, 0x80, 0x41, 0x42], [...ff(7), 0xa3, 0x80],
+    [0x70, 0x77, 0xc3, 0xa9], [0xa3], [0xd1, 0x91], ff(100),
+  ].map((b) => Uint8Array.from(b));
+  const cases: [Uint8Array, string][] = [];
+  for (const pw of passwords) for (const v of 'abxy') cases.push([pw, `$2${v}$04$CCCCCCCCCCCCCCCCCCCCC.`]);
+  const theirs = libxcrypt(cases);
+  cases.forEach(([pw, setting], i) => t.is(crypt(pw, setting) ?? null, theirs[i] ?? null, `case ${i}: ${setting.slice(0, 4)} with ${pw.length} bytes`));
+  // The guard shows where bug and correct code agree (72 bytes of 0xff, no NUL in reach): there
+  // $2x$ equals $2b$, and $2a$ differs from both.
+  const body = (s: string | undefined) => s?.slice(7);
+  const all = passwords[2]!;
+  t.is(body(crypt(all, '$2x$04$CCCCCCCCCCCCCCCCCCCCC.')), body(crypt(all, '$2b$04$CCCCCCCCCCCCCCCCCCCCC.')));
+  t.not(body(crypt(all, '$2a$04$CCCCCCCCCCCCCCCCCCCCC.')), body(crypt(all, '$2b$04$CCCCCCCCCCCCCCCCCCCCC.')));
+});
