@@ -1,6 +1,7 @@
 // The PostgreSQL backend: node-postgres (`pg`, pure JavaScript) under the shared SQL backend. C's
 // PostgreSQL module is taken as a list of column names only (Q5): here every value is a parameter,
 // failed statements roll their transaction back, and lost connections are reopened once.
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import { TempError } from '../exit.ts';
@@ -66,7 +67,11 @@ async function connect(server: SqlServer, options: ConnectOptions): Promise<SqlC
   }
   const run = async (sql: string, params: readonly SqlValue[] = []): Promise<SqlResult> => {
     try {
-      const r = await client.query({ text: numbered(sql), values: params as SqlValue[] });
+      // Statements with values are named, so the server parses and plans each text once per
+      // connection (a 500-row INSERT costs 75 ms to plan and 14 ms to run again).
+      const text = numbered(sql);
+      const name = params.length === 0 ? undefined : `v${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+      const r = await client.query({ text, values: params as SqlValue[], ...(name === undefined ? {} : { name }) });
       return { rows: r.rows as SqlRow[], affected: r.rowCount ?? 0 };
     } catch (err) {
       if (classify(err) === 'connection') alive = false;

@@ -77,7 +77,7 @@ export interface LinkTiming {
   readonly idlePingMs: number;
 }
 
-export const DEFAULT_TIMING: LinkTiming = Object.freeze({ connectTimeoutMs: 2_000, queryTimeoutMs: 30_000, idlePingMs: 60_000 });
+export const DEFAULT_TIMING: LinkTiming = Object.freeze({ connectTimeoutMs: 5_000, queryTimeoutMs: 30_000, idlePingMs: 60_000 });
 
 export interface UsePolicy<T> {
   /** A write: a missing database may be created (MySQL) and missing tables through `create`. */

@@ -11,7 +11,7 @@ import type { SqlServer } from '../../lib/backends/sql-config.ts';
 import { DEFAULT_TIMING, SqlConstraintError, SqlLink } from '../../lib/backends/sql-link.ts';
 import type { SqlDialect } from '../../lib/backends/sql-schema.ts';
 import { PermError, TempError, VA, VpopmailError } from '../../lib/exit.ts';
-import { adminConnect, createTestDatabase, driverOf, makeSqlHome, openSqlBackend } from '../helpers/sql-db.ts';
+import { TEST_TIMING, adminConnect, createTestDatabase, driverOf, makeSqlHome, openSqlBackend } from '../helpers/sql-db.ts';
 
 const DIALECTS: readonly SqlDialect[] = ['mysql', 'pgsql'];
 const SERVER_NAME: Record<SqlDialect, string> = { mysql: 'MariaDB', pgsql: 'PostgreSQL' };
@@ -68,7 +68,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-function backendAt(dialect: SqlDialect, config: import('../../lib/config.ts').Config, server: SqlServer, connectTimeoutMs = 2_000): SqlBackend {
+function backendAt(dialect: SqlDialect, config: import('../../lib/config.ts').Config, server: SqlServer, connectTimeoutMs = TEST_TIMING.connectTimeoutMs): SqlBackend {
   const timing = { timing: { connectTimeoutMs } };
   return dialect === 'mysql' ? openMysqlBackend(config, { servers: { read: server, update: server }, ...timing }) : openPgsqlBackend(config, { server, ...timing });
 }
@@ -144,7 +144,7 @@ for (const dialect of DIALECTS) {
 
   test(`${name}: a connection that dies again on the retry is a TempError, after exactly two tries`, async (t) => {
     const server = await createTestDatabase(t, dialect);
-    const link = new SqlLink(driverOf(dialect), server, DEFAULT_TIMING);
+    const link = new SqlLink(driverOf(dialect), server, { ...DEFAULT_TIMING, ...TEST_TIMING });
     t.teardown(() => link.close());
     let tries = 0;
     const err = await t.throwsAsync(

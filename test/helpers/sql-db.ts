@@ -20,7 +20,28 @@ import { tempDir } from './cdb-tools.ts';
 export const MARIADB_ADMIN: SqlServer = { host: '127.0.0.1', port: 3306, user: 'root', password: '', database: 'mysql' };
 export const PGSQL_ADMIN: SqlServer = { host: '127.0.0.1', port: 5432, user: 'postgres', password: '', database: 'postgres' };
 
-const TIMEOUTS = { connectTimeoutMs: 5_000, queryTimeoutMs: 60_000 };
+const TIMEOUTS = { connectTimeoutMs: 20_000, queryTimeoutMs: 120_000 };
+/** Backends under test wait longer than production's connect timeout: the test machine is busy. */
+export const TEST_TIMING = { connectTimeoutMs: 20_000, queryTimeoutMs: 120_000 };
+
+/**
+ * At most this many test databases at once per test process: ava runs a file's tests together, and
+ * each fixture holds two or three connections (PostgreSQL's default limit is 100 for everybody).
+ */
+const MAX_DATABASES = 5;
+let inUse = 0;
+const waiting: (() => void)[] = [];
+async function takeSlot(): Promise<() => void> {
+  if (inUse >= MAX_DATABASES) await new Promise<void>((r) => waiting.push(r));
+  inUse++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    inUse--;
+    waiting.shift()?.();
+  };
+}
 
 export function driverOf(dialect: SqlDialect): SqlDriver {
   return dialect === 'mysql' ? MYSQL_DRIVER : PGSQL_DRIVER;
@@ -67,6 +88,8 @@ async function sweep(c: SqlConnection, dialect: SqlDialect): Promise<void> {
 /** Create `vpopts_<pid>_<random>` on the server; dropped when the test ends, pass or fail. */
 export async function createTestDatabase(t: ExecutionContext, dialect: SqlDialect): Promise<SqlServer> {
   const name = `vpopts_${process.pid}_${randomBytes(5).toString('hex')}`;
+  const release = await takeSlot();
+  t.teardown(release); // registered first, so it runs after the drop below
   const c = await adminConnect(dialect);
   try {
     await sweep(c, dialect);
@@ -138,7 +161,7 @@ export function makeSqlHome(t: ExecutionContext, servers: { mysql?: SqlServer; p
 }
 
 export function openSqlBackend(dialect: SqlDialect, config: Config, layout: Partial<SqlLayout> = {}): SqlBackend {
-  return dialect === 'mysql' ? openMysqlBackend(config, { layout }) : openPgsqlBackend(config, { layout });
+  return dialect === 'mysql' ? openMysqlBackend(config, { layout, timing: TEST_TIMING }) : openPgsqlBackend(config, { layout, timing: TEST_TIMING });
 }
 
 function sqlFactory(name: string, dialect: SqlDialect, layout: SqlLayout): BackendFactory {
