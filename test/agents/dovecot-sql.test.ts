@@ -122,7 +122,7 @@ async function startDovecot(t: ExecutionContext, dialect: SqlDialect, server: Sq
 
 /** Log in from a given loopback address (Dovecot's penalty is per client IP); JSON results per attempt. */
 const CLIENT = String.raw`
-import imaplib, poplib, socket, sys, json
+import imaplib, poplib, socket, sys, json, time
 host, imap_port, pop_port = '127.0.0.1', int(sys.argv[1]), int(sys.argv[2])
 class IMAP(imaplib.IMAP4):
     def __init__(self, src, *a):
@@ -140,6 +140,7 @@ out = []
 for line in sys.stdin:
     proto, src, user, password = line.split()
     r = {'proto': proto, 'user': user, 'src': src}
+    started = time.time()
     try:
         if proto == 'imap':
             c = IMAP(src, host, imap_port)
@@ -157,6 +158,7 @@ for line in sys.stdin:
     except Exception as e:
         r['ok'] = False
         r['error'] = str(e)
+    r['ms'] = round((time.time() - started) * 1000)
     out.append(r)
 print(json.dumps(out))
 `;
@@ -200,6 +202,7 @@ for (const dialect of ['mysql', 'pgsql'] as const) {
       'imap 127.0.0.9 alice@example.test wrong-pw',
       'imap 127.0.0.10 nobody@example.test x',
     ]);
+    t.log(got.map((a) => `${a.proto} ${a.user} ${(a as { ms?: number }).ms} ms`).join(', '));
     const ok = got.map((a) => `${a.proto} ${a.user} ${a.ok ? 'ok' : 'refused'}`);
     t.deepEqual(
       ok,
