@@ -89,26 +89,38 @@ function encrypt(p: Int32Array, s: Int32Array, lr: Int32Array): void {
   lr[1] = l;
 }
 
-/** Re-key the state: chained encryptions, each block XORed first with the next 64 salt bits (cycled). */
-function expandState(p: Int32Array, s: Int32Array, salt: Int32Array, lr: Int32Array): void {
-  lr[0] = 0;
-  lr[1] = 0;
-  let k = 0;
-  for (let i = 0; i < 18; i += 2) {
-    lr[0] ^= salt[k]!;
-    lr[1] ^= salt[k + 1]!;
-    k ^= 2;
-    encrypt(p, s, lr);
-    p[i] = lr[0]!;
-    p[i + 1] = lr[1]!;
-  }
-  for (let i = 0; i < 1024; i += 2) {
-    lr[0] ^= salt[k]!;
-    lr[1] ^= salt[k + 1]!;
-    k ^= 2;
-    encrypt(p, s, lr);
-    s[i] = lr[0]!;
-    s[i + 1] = lr[1]!;
+/**
+ * Re-key the state: chained encryptions, each block XORed first with the next 64 salt bits (cycled),
+ * replacing P and then the S-boxes. The cipher is written out here rather than calling encrypt():
+ * this loop is all of bcrypt's cost (2^cost x 2 x 521 blocks).
+ */
+function expandState(p: Int32Array, s: Int32Array, salt: Int32Array): void {
+  const s0 = salt[0]!, s1 = salt[1]!, s2 = salt[2]!, s3 = salt[3]!;
+  let l = 0;
+  let r = 0;
+  for (let i = 0; i < 1042; i += 2) {
+    if ((i & 2) === 0) {
+      l ^= s0;
+      r ^= s1;
+    } else {
+      l ^= s2;
+      r ^= s3;
+    }
+    l ^= p[0]!;
+    for (let j = 1; j < 17; j += 2) {
+      r ^= (((s[l >>> 24]! + s[256 | ((l >>> 16) & 255)]!) ^ s[512 | ((l >>> 8) & 255)]!) + s[768 | (l & 255)]!) ^ p[j]!;
+      l ^= (((s[r >>> 24]! + s[256 | ((r >>> 16) & 255)]!) ^ s[512 | ((r >>> 8) & 255)]!) + s[768 | (r & 255)]!) ^ p[j + 1]!;
+    }
+    const t = r ^ p[17]!;
+    r = l;
+    l = t;
+    if (i < 18) {
+      p[i] = l;
+      p[i + 1] = r;
+    } else {
+      s[i - 18] = l;
+      s[i - 17] = r;
+    }
   }
 }
 
@@ -137,12 +149,12 @@ function eksBlowfish(password: Uint8Array, setting: BcryptSetting): Uint8Array {
   const { expanded, firstFlip } = keySchedule(password, setting.variant);
   xorKey(p, expanded);
   p[0] ^= firstFlip;
-  expandState(p, sb, salt, lr);
+  expandState(p, sb, salt);
   for (let n = 2 ** setting.cost; n > 0; n--) {
     xorKey(p, expanded);
-    expandState(p, sb, zero, lr);
+    expandState(p, sb, zero);
     xorKey(p, salt);
-    expandState(p, sb, zero, lr);
+    expandState(p, sb, zero);
   }
   const text = Int32Array.from(MAGIC.match(/..../g)!, (w) => (w.charCodeAt(0) << 24) | (w.charCodeAt(1) << 16) | (w.charCodeAt(2) << 8) | w.charCodeAt(3));
   for (let i = 0; i < 6; i += 2) {

@@ -2,13 +2,17 @@
 // at call time. Measured in scripts/bench/crypt.bench.ts: on Node 24 crypto.hash() with a latin1 string
 // result is fastest (a Buffer result costs an allocation per call, createHash() an object); on Bun,
 // Bun.SHA512.hash() writing into our own array is fastest. The pure-TS SHA-512 is the fallback.
+// vchkpw verifies once per process, so the cold (not yet compiled) cost counts as much as the warm one.
 import * as nodeCrypto from 'node:crypto';
 import { newSha512Work, reserveSha512, sha512Padded } from './sha512.ts';
 
 export type DigestName = 'sha512' | 'sha256' | 'md5';
 
-/** Write the digest of all of `data` into `out` (out.length = digest size); `data` may be reused at once. */
-export type Digest = (data: Uint8Array, out: Uint8Array) => void;
+/**
+ * Write the digest of all of `data` into `out` (exactly the digest size; a Buffer, so a view into the
+ * next round's message can be written natively). `data` and `out` must not overlap.
+ */
+export type Digest = (data: Uint8Array, out: Buffer) => void;
 
 /** How a digest is computed; 'auto' picks the fastest the current runtime offers. */
 export type DigestImpl = 'auto' | 'bun' | 'node-hash' | 'node-create-hash' | 'pure-ts';
@@ -60,10 +64,10 @@ export function makeDigest(name: DigestName, impl: DigestImpl = 'auto'): Digest 
     case 'node-hash': {
       const hash = nodeHash();
       if (hash === undefined) throw new Error('digest: crypto.hash() is missing');
+      // A latin1 string result maps each digest byte to one char code and costs no Buffer allocation;
+      // Buffer#write copies it natively (a JS byte loop is twice as slow before the JIT warms up).
       return (data, out) => {
-        // latin1 maps each digest byte to one char code: no Buffer allocation per call.
-        const s = hash(name, data, 'latin1');
-        for (let i = 0; i < out.length; i++) out[i] = s.charCodeAt(i);
+        out.write(hash(name, data, 'latin1'), 0, out.length, 'latin1');
       };
     }
     case 'node-create-hash':

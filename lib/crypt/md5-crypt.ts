@@ -18,10 +18,11 @@ export function parseMd5CryptSalt(setting: string): string | undefined {
   return (end < 0 ? rest : rest.slice(0, end)).slice(0, MD5_CRYPT_MAX_SALT);
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
+/** The parts joined, as a Buffer (so the digests can write into views of it natively). */
+function concat(parts: readonly Uint8Array[]): Buffer {
   let len = 0;
   for (const p of parts) len += p.length;
-  const out = new Uint8Array(len);
+  const out = Buffer.alloc(len);
   let off = 0;
   for (const p of parts) {
     out.set(p, off);
@@ -44,11 +45,12 @@ export function md5Crypt(password: Uint8Array, setting: string, impl: DigestImpl
 
 function md5CryptDigest(p: Uint8Array, s: Uint8Array, digest: Digest): Uint8Array {
   const wipe: Uint8Array[] = [];
-  const keep = (a: Uint8Array): Uint8Array => {
+  const keep = <T extends Uint8Array>(a: T): T => {
     wipe.push(a);
     return a;
   };
-  const alt = keep(new Uint8Array(16));
+  const alt = Buffer.alloc(16);
+  wipe.push(alt);
   digest(keep(concat([p, s, p])), alt);
   // P "$1$" S, then |P| bytes of alt, then per bit of |P| (lowest first) a NUL byte for 1, P[0] for 0.
   const parts: Uint8Array[] = [p, MAGIC, s];
@@ -56,12 +58,13 @@ function md5CryptDigest(p: Uint8Array, s: Uint8Array, digest: Digest): Uint8Arra
   const zero = Uint8Array.of(0);
   const first = p.subarray(0, 1);
   for (let len = p.length; len > 0; len >>>= 1) parts.push(len & 1 ? zero : first);
-  const c = new Uint8Array(16);
+  const c = Buffer.alloc(16);
   digest(keep(concat(parts)), c);
 
-  // Round r hashes [P or C] [S if r%3] [P if r%7] [C or P], C first on even rounds: 42 layouts.
-  const templates: Uint8Array[] = [];
-  const cOffsets: number[] = [];
+  // Round r hashes [P or C] [S if r%3] [P if r%7] [C or P], C first on even rounds: 42 layouts, each
+  // round's digest written straight into the C slot of the next round's message.
+  const templates: Buffer[] = [];
+  const slots: Buffer[] = [];
   const cSlot = new Uint8Array(16);
   for (let r = 0; r < 42; r++) {
     const odd = (r & 1) === 1;
@@ -69,15 +72,19 @@ function md5CryptDigest(p: Uint8Array, s: Uint8Array, digest: Digest): Uint8Arra
     if (r % 3 !== 0) layout.push(s);
     if (r % 7 !== 0) layout.push(p);
     layout.push(odd ? cSlot : p);
-    templates.push(keep(concat(layout)));
-    cOffsets.push(odd ? p.length + (r % 3 !== 0 ? s.length : 0) + (r % 7 !== 0 ? p.length : 0) : 0);
+    const t = keep(concat(layout));
+    const off = odd ? p.length + (r % 3 !== 0 ? s.length : 0) + (r % 7 !== 0 ? p.length : 0) : 0;
+    templates.push(t);
+    slots.push(t.subarray(off, off + 16));
   }
+  slots[0]!.set(c);
+  let k = 0;
   for (let r = 0; r < 1000; r++) {
-    const k = r % 42;
-    const t = templates[k]!;
-    t.set(c, cOffsets[k]!);
-    digest(t, c);
+    const next = k === 41 ? 0 : k + 1;
+    digest(templates[k]!, slots[next]!);
+    k = next;
   }
+  c.set(slots[k]!);
   for (const a of wipe) a.fill(0);
   return c;
 }

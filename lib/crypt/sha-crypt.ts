@@ -60,10 +60,11 @@ export function formatShaCryptSetting(s: ShaCryptSetting): string {
   return `$${s.bits === 512 ? 6 : 5}$${s.roundsGiven ? `rounds=${s.rounds}$` : ''}${s.salt}`;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
+/** The parts joined, as a Buffer (so the digests can write into views of it natively). */
+function concat(parts: readonly Uint8Array[]): Buffer {
   let len = 0;
   for (const p of parts) len += p.length;
-  const out = new Uint8Array(len);
+  const out = Buffer.alloc(len);
   let off = 0;
   for (const p of parts) {
     out.set(p, off);
@@ -97,7 +98,7 @@ export function shaCrypt(password: Uint8Array, setting: string, impl: DigestImpl
 }
 
 function hashOf(digest: Digest, n: number, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(n);
+  const out = Buffer.alloc(n);
   digest(data, out);
   return out;
 }
@@ -120,9 +121,10 @@ function shaCryptDigest(p: Uint8Array, s: Uint8Array, rounds: number, n: number,
   const ss = keep(repeatTo(ds, s.length));
 
   // Round r hashes [P' or C] [S' if r%3] [P' if r%7] [C or P'] with C first on even rounds. The layout
-  // repeats every 42 rounds, so build the 42 messages once and only copy C in each round.
-  const templates: Uint8Array[] = [];
-  const cOffsets: number[] = [];
+  // repeats every 42 rounds, so build the 42 messages once; each round's digest is written straight
+  // into the C slot of the next round's message.
+  const templates: Buffer[] = [];
+  const slots: Buffer[] = [];
   for (let r = 0; r < 42; r++) {
     const odd = (r & 1) === 1;
     const cSlot = new Uint8Array(n);
@@ -130,15 +132,19 @@ function shaCryptDigest(p: Uint8Array, s: Uint8Array, rounds: number, n: number,
     if (r % 3 !== 0) parts.push(ss);
     if (r % 7 !== 0) parts.push(pp);
     parts.push(odd ? cSlot : pp);
-    templates.push(keep(concat(parts)));
-    cOffsets.push(odd ? pp.length + (r % 3 !== 0 ? ss.length : 0) + (r % 7 !== 0 ? pp.length : 0) : 0);
+    const t = keep(concat(parts));
+    const off = odd ? pp.length + (r % 3 !== 0 ? ss.length : 0) + (r % 7 !== 0 ? pp.length : 0) : 0;
+    templates.push(t);
+    slots.push(t.subarray(off, off + n));
   }
-  for (let r = 0, k = 0; r < rounds; r++) {
-    const t = templates[k]!;
-    t.set(c, cOffsets[k]!);
-    digest(t, c);
-    if (++k === 42) k = 0;
+  slots[0]!.set(c);
+  let k = 0;
+  for (let r = 0; r < rounds; r++) {
+    const next = k === 41 ? 0 : k + 1;
+    digest(templates[k]!, slots[next]!);
+    k = next;
   }
+  c.set(slots[k]!);
   for (const a of wipe) if (a !== c) a.fill(0);
   return c;
 }
