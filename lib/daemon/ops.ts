@@ -84,27 +84,42 @@ export interface AliasLine {
   readonly line: string;
 }
 
-/** valias_insert: append one line to an alias (cdb: `.qmail-<alias>`; SQL: the valias table). */
-export async function addAliasLine(_ctx: HandlerContext, _domain: string, _alias: string, _line: string): Promise<void> {
-  throw new NotAvailableError('add_alias (lib/accounts aliases)');
+/**
+ * The alias store, or NotAvailableError. --enable-valias builds (`valias = yes`) keep aliases in the
+ * backend's valias table (SQL): the backend is the lib layer, and we call it. Otherwise aliases are
+ * `<dom>/.qmail-<alias>` files, which lib/accounts is to own; until it does they are not available.
+ */
+function valiasBackend(ctx: HandlerContext): HandlerContext['daemon']['backend'] {
+  const { config, backend } = ctx.daemon;
+  if (config.valias && backend.hasValiasTable) return backend;
+  throw new NotAvailableError('aliases in .qmail-<alias> files (lib/accounts)');
 }
 
-/** valias_remove: remove the lines equal to `line` (exact match, not C's file-backend prefix match). */
-export async function removeAliasLine(_ctx: HandlerContext, _domain: string, _alias: string, _line: string): Promise<boolean> {
-  throw new NotAvailableError('remove_alias (lib/accounts aliases)');
+/** valias_insert: append one line to an alias. */
+export async function addAliasLine(ctx: HandlerContext, domain: string, alias: string, line: string): Promise<void> {
+  const backend = valiasBackend(ctx);
+  await ctx.daemon.gate.run(() => backend.addValiasLine(domain, alias, line));
 }
 
-/** valias_delete: remove every line of the alias. */
-export async function deleteAlias(_ctx: HandlerContext, _domain: string, _alias: string): Promise<boolean> {
-  throw new NotAvailableError('delete_alias (lib/accounts aliases)');
+/** valias_remove: remove the lines equal to `line` (exact match, not C's file-backend prefix match, D12). */
+export async function removeAliasLine(ctx: HandlerContext, domain: string, alias: string, line: string): Promise<boolean> {
+  const backend = valiasBackend(ctx);
+  return ctx.daemon.gate.run(() => backend.delValiasLine(domain, alias, line));
 }
 
-/** Every line of every alias of the domain (cdb: every `.qmail-*` except `.qmail-default`). */
-export function listAliases(_ctx: HandlerContext, _domain: string): AsyncIterable<AliasLine> {
-  throw new NotAvailableError('list_alias (lib/accounts aliases)');
+/** valias_delete: remove every line of the alias; false when it had none. */
+export async function deleteAlias(ctx: HandlerContext, domain: string, alias: string): Promise<boolean> {
+  const backend = valiasBackend(ctx);
+  return ctx.daemon.gate.run(() => backend.delValias(domain, alias));
+}
+
+/** Every line of every alias of the domain, by alias then insertion order (unavailable: throws at once). */
+export function listAliases(ctx: HandlerContext, domain: string): AsyncIterable<AliasLine> {
+  return valiasBackend(ctx).listValias(domain);
 }
 
 /** The lines of one alias; undefined when it has none. */
-export async function getAlias(_ctx: HandlerContext, _domain: string, _alias: string): Promise<string[] | undefined> {
-  throw new NotAvailableError('list_alias (lib/accounts aliases)');
+export async function getAlias(ctx: HandlerContext, domain: string, alias: string): Promise<string[] | undefined> {
+  const backend = valiasBackend(ctx);
+  return ctx.daemon.gate.run(() => backend.getValias(domain, alias));
 }
