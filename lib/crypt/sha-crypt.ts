@@ -82,7 +82,7 @@ function repeatTo(block: Uint8Array, len: number): Uint8Array {
 
 /**
  * crypt(3) for a `$5$`/`$6$` setting: the full hash string, or undefined when the setting is not one.
- * `password` is the exact byte string; the caller has already cut it at a NUL, as crypt(3) sees it.
+ * `password` is the exact byte string (crypt() in index.ts has refused a NUL, which crypt(3) could not see).
  */
 export function shaCrypt(password: Uint8Array, setting: string, impl: DigestImpl = 'auto'): string | undefined {
   const s = parseShaCryptSetting(setting);

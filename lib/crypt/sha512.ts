@@ -1,6 +1,6 @@
-// SHA-512 (FIPS 180-4) in 32-bit halves, for SHA-512-crypt's 5000 short hashes per login: one call
-// per round with no allocation, which beats a native one-shot hash on runtimes where a call costs more
-// than the compression itself (measured in scripts/bench/crypt.bench.ts).
+// SHA-512 (FIPS 180-4) in 32-bit halves, for SHA-512-crypt's 5000 short hashes per login without an
+// allocation per call. The fallback for a runtime with no one-shot native hash: on Node 24 and Bun it
+// is 2-5x slower than native, warm and cold (scripts/bench/crypt.bench.ts).
 
 /** Round constants K[0..79] as (high, low) 32-bit pairs (FIPS 180-4 §4.2.3). */
 const K = Int32Array.of(
