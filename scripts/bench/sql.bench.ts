@@ -1,8 +1,8 @@
 // The SQL backends as whole processes: vconvert of a 100,000-user domain in every direction between
 // cdb, MariaDB and PostgreSQL (peak RSS shows the streaming), then vchkpw and vdelivermail on each
 // backend. Each run works in its own vpopts_bench_<pid> databases, dropped at the end.
-import { existsSync, mkdirSync, writeFileSync, chownSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { MYSQL_DRIVER } from '../../lib/backends/mysql.ts';
 import { PGSQL_DRIVER } from '../../lib/backends/pgsql.ts';
 import type { SqlServer } from '../../lib/backends/sql-config.ts';
@@ -10,12 +10,13 @@ import type { SqlDriver } from '../../lib/backends/sql-link.ts';
 import { hashPassword } from '../../lib/crypt/index.ts';
 import { addAssignDomain } from '../../lib/store/assign.ts';
 import { replaceVpasswdEntries, type VpasswdEntry } from '../../lib/store/vpasswd.ts';
-import type { Bench } from './harness.ts';
+import type { Bench, Timing } from './harness.ts';
 
-const USERS = 100_000;
+const USERS = Number(process.env.VPOPMAIL_BENCH_SQL_USERS ?? 100_000);
 const DOMAIN = 'big.test';
 const PASSWORD = 'bench-pw';
-const BENCH_USER = 'user04242';
+const BENCH_INDEX = Math.min(4242, USERS - 1);
+const BENCH_USER = `user${String(BENCH_INDEX).padStart(5, '0')}`;
 
 const MARIADB: SqlServer = { host: '127.0.0.1', port: 3306, user: 'root', password: '', database: 'mysql' };
 const POSTGRES: SqlServer = { host: '127.0.0.1', port: 5432, user: 'postgres', password: '', database: 'postgres' };
@@ -30,6 +31,11 @@ async function admin(driver: SqlDriver, server: SqlServer, sql: string): Promise
   }
 }
 
+/** A timing of runs that failed measures the failure: say so next to the figure. */
+function checkCodes(b: Bench, t: Timing): void {
+  if (t.codes.length !== 1 || t.codes[0] !== 0) b.print(`  (${t.name}: exit codes ${t.codes.join('/')}, not 0)`);
+}
+
 export default async function sql(b: Bench): Promise<void> {
   b.section(`SQL backends (${USERS.toLocaleString('en')} users)`);
   const database = `vpopts_${process.pid}_bench`;
@@ -41,6 +47,8 @@ export default async function sql(b: Bench): Promise<void> {
     return;
   }
   try {
+    // vchkpw runs as the domain owner (89) and must reach the home: the bench dirs are 0700.
+    for (const d of [dirname(b.root), b.root]) chmodSync(d, 0o755);
     const vhome = join(b.root, 'vpopmail');
     const qhome = join(b.root, 'qmail');
     for (const d of [join(vhome, 'etc'), join(vhome, 'domains'), join(qhome, 'users'), join(qhome, 'control')]) mkdirSync(d, { recursive: true });
@@ -57,9 +65,9 @@ export default async function sql(b: Bench): Promise<void> {
       }
     }
     replaceVpasswdEntries(dir, users());
-    const home = join(dir, String(4242 % 62), BENCH_USER);
+    const home = join(dir, String(BENCH_INDEX % 62), BENCH_USER);
     for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(home, 'Maildir', sub), { recursive: true });
-    if (process.geteuid?.() === 0) for (const p of [dir, join(dir, String(4242 % 62)), home, join(home, 'Maildir'), ...['cur', 'new', 'tmp'].map((s) => join(home, 'Maildir', s))]) chownSync(p, 89, 89);
+    if (process.geteuid?.() === 0) for (const p of [dir, join(dir, String(BENCH_INDEX % 62)), home, join(home, 'Maildir'), ...['cur', 'new', 'tmp'].map((s) => join(home, 'Maildir', s))]) chownSync(p, 89, 89);
 
     const env = { PATH: '/usr/bin:/bin', VPOPMAIL_HOME: vhome, QMAIL_HOME: qhome };
     const vconvert = join(b.dist, 'bin', 'vconvert');
@@ -79,6 +87,7 @@ export default async function sql(b: Bench): Promise<void> {
       for (const [from, to] of order) {
         const t = b.time(`vconvert ${from} -> ${to}, ${USERS / 1000}k users`, { argv: [vconvert, letter[from], letter[to], DOMAIN], env, runs: 3, warmup: 0 });
         b.report(t, ['runtime']);
+        checkCodes(b, t);
       }
     }
 
@@ -91,6 +100,7 @@ export default async function sql(b: Bench): Promise<void> {
       if (existsSync(vchkpw)) {
         const t = b.time(`vchkpw pop3 login, ${backend}`, { argv: [vchkpw, '/bin/true'], env: { ...env, TCPLOCALPORT: '110', TCPREMOTEIP: '192.0.2.7' }, fd3, runs: 20 });
         b.report(t, ['true', 'runtime']);
+        checkCodes(b, t);
       } else b.print(`vchkpw (${backend}): skipped (not built)`);
       const vdelivermail = join(b.dist, 'bin', 'vdelivermail');
       if (existsSync(vdelivermail)) {
@@ -101,6 +111,7 @@ export default async function sql(b: Bench): Promise<void> {
           runs: 20,
         });
         b.report(t, ['true', 'runtime']);
+        checkCodes(b, t);
       } else b.print(`vdelivermail (${backend}): skipped (not built)`);
     }
   } finally {
