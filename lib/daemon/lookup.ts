@@ -1,9 +1,9 @@
 // Address parsing, domain and account look-ups, and the scope rules every handler shares (spec §4).
 // Every store call runs on the daemon's gate (gate.ts).
 import { defaultDomainOf } from '../accounts/default-domain.ts';
+import { findDomain, type DomainRef } from '../accounts/lookup.ts';
 import { hasDomainChars, hasUserChars, splitAddress } from '../address.ts';
 import type { Backend } from '../backends/backend.ts';
-import { lookupAssignDomain, type AssignLookup } from '../store/assign.ts';
 import type { VpasswdEntry } from '../store/vpasswd.ts';
 import type { HandlerContext, LoginState } from './context.ts';
 import { LEVEL } from './context.ts';
@@ -32,15 +32,15 @@ export async function parseAddress(ctx: HandlerContext, text: string): Promise<A
   return fallback === '' ? undefined : { user, domain: fallback.toLowerCase() };
 }
 
-/** vget_assign: the real domain, its owner and directory; undefined when there is no such domain. */
-export function resolveDomain(ctx: HandlerContext, name: string): Promise<AssignLookup | undefined> {
-  const qmailHome = ctx.daemon.config.qmailHome;
-  return ctx.daemon.gate.run(() => lookupAssignDomain(qmailHome, name.toLowerCase()));
+/** vget_assign (lib/accounts findDomain): the real domain, its owner and directory; undefined when there is none. */
+export function resolveDomain(ctx: HandlerContext, name: string): Promise<DomainRef | undefined> {
+  const accounts = ctx.daemon.accounts;
+  return ctx.daemon.gate.run(() => findDomain(accounts, name));
 }
 
 export interface Account {
   readonly user: string;
-  readonly domain: AssignLookup;
+  readonly domain: DomainRef;
   readonly entry: VpasswdEntry;
 }
 

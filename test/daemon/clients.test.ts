@@ -2,6 +2,7 @@
 import test from 'ava';
 import { connect } from 'node:net';
 import { Client, greeted } from './harness.ts';
+import { NET_VPOPMAILD_FLAGS } from './fixtures.ts';
 import { world } from './world.ts';
 
 /** Net_Vpopmaild's readInfo: `key value` split at the first space, value trimmed, until `.`, `+OK` or `-ERR`. */
@@ -83,11 +84,7 @@ test('Net_Vpopmaild: setLimits reads one line after the command and one after ".
 test('Net_Vpopmaild: modUser with quota, comment, a password and all 19 flags from gidflags, one line after "."', async (t) => {
   const w = await world(t);
   const c = await w.as('admin');
-  const flags = [
-    'no_password_change', 'no_pop', 'no_webmail', 'no_imap', 'no_smtp', 'bounce_mail', 'no_relay', 'no_dialup',
-    'user_flag_0', 'user_flag_1', 'user_flag_2', 'user_flag_3', 'system_admin_privileges', 'system_expert_privileges',
-    'domain_admin_privileges', 'override_domain_limits', 'no_spamassassin', 'no_maildrop', 'delete_spam',
-  ];
+  const flags = NET_VPOPMAILD_FLAGS;
   const gidflags = 0x02 | 0x4000; // no_pop, no_spamassassin
   const bits: Record<string, number> = { no_pop: 0x02, no_spamassassin: 0x4000 };
   c.send('mod_user bob@example.com');

@@ -119,3 +119,10 @@ export const PEOPLE = {
 export function passwordOf(address: string): string {
   return `${address.split('@')[0]}-pw`;
 }
+
+/** The 19 flag names Net_Vpopmaild's modUser sends, in its order, each with 0 or 1. */
+export const NET_VPOPMAILD_FLAGS = [
+  'no_password_change', 'no_pop', 'no_webmail', 'no_imap', 'no_smtp', 'bounce_mail', 'no_relay', 'no_dialup',
+  'user_flag_0', 'user_flag_1', 'user_flag_2', 'user_flag_3', 'system_admin_privileges', 'system_expert_privileges',
+  'domain_admin_privileges', 'override_domain_limits', 'no_spamassassin', 'no_maildrop', 'delete_spam',
+] as const;

@@ -2,6 +2,7 @@ import test from 'ava';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { greeted } from './harness.ts';
+import { NET_VPOPMAILD_FLAGS } from './fixtures.ts';
 import { world, type ServedWorld } from './world.ts';
 
 async function modUser(c: Awaited<ReturnType<ServedWorld['as']>>, address: string, lines: readonly string[]): Promise<[string, string]> {
@@ -59,11 +60,7 @@ test('a plain user may change its comment and spam preferences, not its service 
 test('Net_Vpopmaild sends every flag with its current value: no change is no refusal', async (t) => {
   const w = await world(t);
   const c = await w.as('bob');
-  const flags = [
-    'no_password_change', 'no_pop', 'no_webmail', 'no_imap', 'no_smtp', 'bounce_mail', 'no_relay', 'no_dialup',
-    'user_flag_0', 'user_flag_1', 'user_flag_2', 'user_flag_3', 'system_admin_privileges', 'system_expert_privileges',
-    'domain_admin_privileges', 'override_domain_limits', 'no_spamassassin', 'no_maildrop', 'delete_spam',
-  ];
+  const flags = NET_VPOPMAILD_FLAGS;
   t.deepEqual(await modUser(c, 'bob@example.com', ['quota NOQUOTA', 'comment Robert', ...flags.map((f) => `${f} 0`)]), ['+OK ', '+OK ']);
   t.is((await stored(w, 'example.com', 'bob')).gecos, 'Robert');
 });
