@@ -36,7 +36,7 @@ export function tempHome(t: ExecutionContext, settings = ''): TempHome {
 }
 
 /** An AgentIo that keeps log lines (at most `keep` of them, so long runs stay small). */
-export function logIo(keep = 10_000): AgentIo & { readonly lines: string[]; dropped: number } {
+export function logIo(keep = 50_000): AgentIo & { readonly lines: string[]; dropped: number } {
   const lines: string[] = [];
   const io = {
     lines,
