@@ -31,6 +31,10 @@ export interface Features {
   readonly usersBigDir: boolean;
   /** Which store holds users: cdb files, MariaDB/MySQL or PostgreSQL. */
   readonly backend: BackendName;
+  /** SQL: one `vpopmail` table for all domains (C's default, --enable-many-domains) or one table per domain. */
+  readonly manyDomains: boolean;
+  /** SQL: domain limits in the `limits` table (--enable-mysql-limits) instead of .qmailadmin-limits files. */
+  readonly sqlLimits: boolean;
   /** Hash for new passwords (C: SHA-512 crypt). */
   readonly hashScheme: HashScheme;
   /** --enable-tcprules-prog. */
@@ -101,6 +105,8 @@ const SOURCE_DEFAULTS: BuildDefaults = {
     authLogging: true,
     usersBigDir: true,
     backend: 'cdb',
+    manyDomains: true,
+    sqlLimits: false,
     hashScheme: 'sha512',
     tcprulesProg: '/usr/bin/tcprules',
     tcprulesIpv6: false,
@@ -172,6 +178,8 @@ const SETTINGS: ReadonlyMap<string, Setter> = new Map<string, Setter>([
   ['users-big-dir', bool('usersBigDir')],
   ['tcprules-ipv6', bool('tcprulesIpv6')],
   ['upgrade-hash-on-login', bool('upgradeHashOnLogin')],
+  ['many-domains', bool('manyDomains')],
+  ['sql-limits', bool('sqlLimits')],
   [
     'log-level',
     (v, w) => {

@@ -139,10 +139,9 @@ export interface SqlLayout {
   readonly limitsInTable: boolean;
 }
 
-export function sqlLayoutOf(config: object, override: Partial<SqlLayout> = {}): SqlLayout {
-  const c = config as { readonly manyDomains?: unknown; readonly sqlLimits?: unknown };
+export function sqlLayoutOf(config: { readonly manyDomains: boolean; readonly sqlLimits: boolean }, override: Partial<SqlLayout> = {}): SqlLayout {
   return {
-    manyDomains: override.manyDomains ?? (typeof c.manyDomains === 'boolean' ? c.manyDomains : true),
-    limitsInTable: override.limitsInTable ?? (typeof c.sqlLimits === 'boolean' ? c.sqlLimits : false),
+    manyDomains: override.manyDomains ?? config.manyDomains,
+    limitsInTable: override.limitsInTable ?? config.sqlLimits,
   };
 }

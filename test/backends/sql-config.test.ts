@@ -1,6 +1,7 @@
 // vpopmail.mysql and vpopmail.pgsql as C reads them, with Q1 fixed: empty fields are fields, and a
 // malformed file is one line naming the file and the line, never the password.
 import test from 'ava';
+import { loadConfig, parseConfigFile } from '../../lib/config.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,10 +74,11 @@ test('server descriptions for messages carry no password', (t) => {
   t.false(describeServer(s).includes('hunter2'));
 });
 
-test('the layout defaults to C\'s: many domains, limits in files', (t) => {
-  t.deepEqual(sqlLayoutOf({}), { manyDomains: true, limitsInTable: false });
-  t.deepEqual(sqlLayoutOf({ manyDomains: false, sqlLimits: true }), { manyDomains: false, limitsInTable: true });
-  t.deepEqual(sqlLayoutOf({ manyDomains: false }, { manyDomains: true }), { manyDomains: true, limitsInTable: false });
+test('the layout defaults to C\'s: many domains, limits in files; vpopmail.conf switches both', (t) => {
+  t.deepEqual(sqlLayoutOf(loadConfig({ VPOPMAIL_HOME: '/nonexistent-vpop' })), { manyDomains: true, limitsInTable: false });
+  t.deepEqual(sqlLayoutOf({ ...parseConfigFile('many-domains = no\nsql-limits = yes\n', 'f'), sqlLimits: true, manyDomains: false }), { manyDomains: false, limitsInTable: true });
+  t.deepEqual(parseConfigFile('many-domains = no\nsql-limits = yes\n', 'f'), { manyDomains: false, sqlLimits: true });
+  t.deepEqual(sqlLayoutOf({ manyDomains: false, sqlLimits: false }, { manyDomains: true }), { manyDomains: true, limitsInTable: false });
 });
 
 test('per-domain table names replace . and - and pass only [a-z0-9_]', (t) => {
