@@ -1,7 +1,8 @@
 // What vuserinfo shows about an account: the record, its effective flags, quota use, last login.
 // Read-only: nothing here writes (C's usage code rewrites maildirsize while it reads).
 import { join } from 'node:path';
-import { userFlags } from '../backends/backend.ts';
+import { effectiveFlags, resolveDomainLimits, type DomainLimits } from '../backends/backend.ts';
+import { VA, VpopmailError } from '../exit.ts';
 import { countMaildir, readMaildirsize } from '../maildir/maildirsize.ts';
 import { NOQUOTA, parseQuotaLimits } from '../quota.ts';
 import type { Lastauth } from '../store/lastauth.ts';
@@ -53,8 +54,18 @@ export function quotaUsagePercent(entry: VpasswdEntry): number | undefined {
   return Math.min(100, Math.floor((bytes * 100) / limits.bytes));
 }
 
-async function report(ctx: AccountsContext, domain: DomainRef, entry: VpasswdEntry, wants: ReportWants): Promise<FullUserReport> {
-  const flags = await userFlags(ctx.backend, ctx.config, domain.domain, entry);
+/** The domain's limits as pw_flags needs them: undefined when there are none anywhere (C: pw_gid alone). */
+async function limitsForFlags(ctx: AccountsContext, domain: DomainRef): Promise<DomainLimits | undefined> {
+  try {
+    return (await resolveDomainLimits(ctx.backend, ctx.config, domain.domain, { whenMissing: 'error' })).limits;
+  } catch (err) {
+    if (err instanceof VpopmailError && err.code === VA.CANNOT_READ_LIMITS) return undefined;
+    throw err;
+  }
+}
+
+async function report(ctx: AccountsContext, domain: DomainRef, entry: VpasswdEntry, wants: ReportWants, limits: DomainLimits | undefined): Promise<FullUserReport> {
+  const flags = effectiveFlags(entry.gid, limits);
   const out: { -readonly [K in keyof FullUserReport]: FullUserReport[K] } = { domain, entry, flags };
   if (wants.usage === true) out.usagePercent = quotaUsagePercent(entry);
   if (wants.lastauth === true && ctx.config.authLogging) out.lastauth = await ctx.backend.getLastauth(domain.domain, entry);
@@ -66,11 +77,12 @@ export async function userReport(ctx: AccountsContext, domainName: string, user:
   const domain = findDomain(ctx, domainName);
   if (domain === undefined) return undefined;
   const entry = await ctx.backend.getUser(domain.domain, user);
-  return entry === undefined ? undefined : report(ctx, domain, entry, wants);
+  return entry === undefined ? undefined : report(ctx, domain, entry, wants, await limitsForFlags(ctx, domain));
 }
 
 /** Every account of a domain in store order (vuserinfo -D); VA_DOMAIN_DOES_NOT_EXIST for an unknown domain. */
 export async function* domainUserReports(ctx: AccountsContext, domainName: string, wants: ReportWants = {}): AsyncGenerator<FullUserReport> {
   const domain = requireDomain(ctx, domainName);
-  for await (const entry of ctx.backend.listUsers(domain.domain)) yield await report(ctx, domain, entry, wants);
+  const limits = await limitsForFlags(ctx, domain); // read once, not once per user
+  for await (const entry of ctx.backend.listUsers(domain.domain)) yield await report(ctx, domain, entry, wants, limits);
 }
