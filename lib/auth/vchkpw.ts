@@ -1,8 +1,7 @@
 // vchkpw's decision: who is logging in, to what, and whether they may (spec/vchkpw.md §4–§5).
 // The side effects of a good login (lastauth, roaming relay) happen here too, before privileges drop.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { defaultDomain, hasDomainChars, hasUserChars, isSafeUserName, splitAddress } from '../address.ts';
+import { defaultDomainOf } from '../accounts/default-domain.ts';
+import { hasDomainChars, hasUserChars, isSafeUserName, splitAddress } from '../address.ts';
 import type { AgentIo } from '../cli/agent.ts';
 import type { Config } from '../config.ts';
 import { hashPassword, isWeakHash, verifyApop, verifyCramMd5, verifyPassword } from '../crypt/index.ts';
@@ -48,27 +47,6 @@ function log(deps: AuthenticateDeps, conn: Connection, outcome: string, fields: 
   logEvent(deps.io, conn.logName, outcome, { ip: conn.remoteIp, service: conn.service, ...fields });
 }
 
-function isInLocals(qmailHome: string, domain: string): boolean {
-  try {
-    return readFileSync(join(qmailHome, 'control', 'locals'), 'latin1')
-      .split('\n')
-      .some((l) => l.trim().toLowerCase() === domain);
-  } catch {
-    return false;
-  }
-}
-
-/** C's default domain, with the ip-alias map consulted through the backend (file or SQL table). */
-async function defaultDomainFor(deps: AuthenticateDeps): Promise<string> {
-  const { config, env, backend } = deps;
-  let ipDomain: string | undefined;
-  if (config.ipAliasDomains && !env.VPOPMAIL_DOMAIN && env.TCPLOCALIP) {
-    const mapped = await backend.getIpMap(env.TCPLOCALIP);
-    if (mapped !== undefined && !isInLocals(config.qmailHome, mapped)) ipDomain = mapped;
-  }
-  return defaultDomain({ env, etcDir: config.etcDir, lookupIpDomain: () => ipDomain });
-}
-
 /**
  * Decide a login. Never throws for the client's mistakes (those are refusals with C's codes); an
  * unreadable store or a database outage throws TempError, which the agent turns into 111.
@@ -93,7 +71,7 @@ export async function authenticate(input: CheckpasswordInput, conn: Connection, 
   }
   // The client's bytes, exactly: fd 3 was read as latin1, one char per byte.
   const secret = Buffer.from(input.secret, 'latin1');
-  const domainGiven = parts.domain === '' ? await defaultDomainFor(deps) : parts.domain;
+  const domainGiven = parts.domain === '' ? await defaultDomainOf(config, backend, deps.env) : parts.domain;
   const notFound = (): Decision => {
     verifyPassword(secret, DUMMY_HASH); // the same work as a wrong password, so timing hides who exists
     log(deps, conn, 'login failed', { user, domain: domainGiven, reason: 'no such user' });
