@@ -1,0 +1,156 @@
+// vpopbull through the built executable (dist/bin/vpopbull): the golden run's steps 188–195 with
+// their outputs, exit codes and the files they leave, and a 10,000-user domain in every mode,
+// read back by Python's mailbox.Maildir.
+import test from 'ava';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { VPOPBULL_USAGE } from '../../lib/bulletin/cli.ts';
+import {
+  addManyUsers,
+  BULLETIN_DATED_TXT,
+  BULLETIN_TXT,
+  domainDirOf,
+  EXCLUDE_TXT,
+  fastWorld,
+  goldenBulletinWorld,
+  readMaildirsWithPython,
+  sha256,
+} from '../helpers/bulletin-world.ts';
+import { loadGolden, type Step } from '../helpers/golden.ts';
+import { runProgram, type MailWorld } from '../helpers/mail-world.ts';
+
+const isRoot = process.geteuid?.() === 0;
+const golden = loadGolden().transcript.steps;
+const goldenStep = (n: number): Step => golden.find((s) => s.number === n)!;
+const DATE_LINE = /^Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \+0000$/m;
+/** C's names and ours: `<time>.<pid>.<host>` (golden/VARIES.md masks time and pid). */
+const MESSAGE_NAME = /^\d{10}\.\d+\.[^/]+$/;
+
+function newDir(w: MailWorld, domain: string, user: string): string {
+  return join(domainDirOf(w, domain), user, 'Maildir', 'new');
+}
+
+function newest(w: MailWorld, domain: string, user: string): string {
+  const dir = newDir(w, domain, user);
+  const names = readdirSync(dir).sort((a, b) => statSync(join(dir, b)).mtimeMs - statSync(join(dir, a)).mtimeMs || (a < b ? 1 : -1));
+  return join(dir, names[0]!);
+}
+
+/** `f600 89 89 156` as run.sh's showls prints a file: type+mode, owner, group, size (lstat). */
+function listing(path: string): string {
+  const st = lstatSync(path);
+  const type = st.isSymbolicLink() ? 'l' : st.isDirectory() ? 'd' : 'f';
+  return `${type}${(st.mode & 0o777).toString(8)} ${st.uid} ${st.gid} ${st.isDirectory() ? '-' : st.size}`;
+}
+
+test('golden steps 188–195: the same stdout, stderr and exit codes as C, and the files C leaves (but the untouched bulletin)', async (t) => {
+  const w = await goldenBulletinWorld(t);
+  const work = join(w.root, 'golden-work');
+  mkdirSync(work);
+  for (const [name, text] of [['bulletin.txt', BULLETIN_TXT], ['bulletin-dated.txt', BULLETIN_DATED_TXT], ['exclude.txt', EXCLUDE_TXT]] as const) {
+    writeFileSync(join(work, name), text);
+    chmodSync(join(work, name), 0o644); // run.sh's printf under umask 022
+  }
+  const run = (n: number) => {
+    const step = goldenStep(n);
+    t.is(step.program, 'vpopbull');
+    const r = runProgram(w, 'vpopbull', step.argv, { cwd: work });
+    t.is(r.status, step.exit, `step ${n}: exit code`);
+    return { step, r };
+  };
+  const exact = (n: number) => {
+    const { step, r } = run(n);
+    t.is(r.stdout, step.stdout.text, `step ${n}: stdout`);
+    t.is(r.stderr, step.stderr.text, `step ${n}: stderr`);
+  };
+
+  exact(188); // -n -V: the machine-read listing
+  exact(189); // -V -c
+  const alice = newest(w, 'example.test', 'alice');
+  t.regex(alice.split('/').pop()!, MESSAGE_NAME);
+  t.is(listing(alice), isRoot ? 'f600 89 89 156' : listing(alice), "step 189's state: f600 89 89 156");
+  t.regex(readFileSync(alice, 'latin1'), DATE_LINE);
+
+  exact(190); // -h
+  const linked = newest(w, 'path.test', 'postmaster');
+  t.is(statSync(linked).ino, statSync(join(work, 'bulletin-dated.txt')).ino);
+  t.is(listing(join(work, 'bulletin-dated.txt')), listing(linked), 'the link is the source inode');
+  t.is((statSync(linked).mode & 0o777).toString(8), '644', 'C makes the shared inode 89:89 0600; we leave the source as it was');
+  t.is(statSync(linked).nlink, 2);
+
+  exact(191); // -s
+  const symlink = newest(w, 'catch.test', 'postmaster');
+  t.is(readlinkSync(symlink), join(work, 'bulletin.txt'));
+  if (isRoot) t.is(listing(symlink), `l777 0 0 ${join(work, 'bulletin.txt').length}`, 'a root-owned symlink, as in the golden tree');
+  t.is(listing(join(work, 'bulletin.txt')).slice(0, 4), 'f644', 'the symlink target is not chowned or chmodded');
+
+  exact(192); // -V -e
+  exact(193); // unknown domain: C's text, exit 0
+  const s194 = run(194); // no -f: usage in our words on stdout, C's error line on stderr
+  t.is(s194.r.stdout, VPOPBULL_USAGE);
+  t.is(s194.r.stderr, s194.step.stderr.text);
+  exact(195); // empty file
+
+  // "a copied bulletin that had its own Date" and "(Date header added)": the states after step 195.
+  const ownDate = goldenStep(195).states.find((s) => s.title === 'a copied bulletin that had its own Date');
+  t.is(ownDate?.kind, 'files');
+  if (ownDate?.kind === 'files') t.is(readFileSync(newest(w, 'example.test', 'alice'), 'latin1'), ownDate.files[0]!.content.text);
+  const carol = readdirSync(newDir(w, 'example.test', 'carol'));
+  t.is(carol.length, 1, 'carol was excluded from the second bulletin');
+  t.is(
+    readFileSync(join(newDir(w, 'example.test', 'carol'), carol[0]!), 'latin1').replace(DATE_LINE, 'Date: <date>'),
+    `To: carol@example.test\nDate: <date>\n${BULLETIN_TXT}`,
+  );
+  const tinySize = readFileSync(join(domainDirOf(w, 'example.test'), 'tiny', 'Maildir', 'maildirsize'), 'latin1');
+  t.true(tinySize.endsWith('\n155 1\n169 1\n'), `tiny's maildirsize counts both bulletins: ${tinySize}`);
+});
+
+test('a 10,000-user domain gets a bulletin in each mode, and Python reads every Maildir', async (t) => {
+  t.timeout(240_000);
+  const w = fastWorld(t);
+  await w.addDomain('big.test');
+  const names = Array.from({ length: 10_000 }, (_, i) => `user${String(i).padStart(5, '0')}`);
+  // Every 1,000th user has a quota: the quota path runs at scale too (user00999 is over it).
+  const quotaOf = (i: number) => (i % 1000 === 999 ? (i === 999 ? '100S' : '1000000S') : 'NOQUOTA');
+  addManyUsers(w, 'big.test', names, { quotaOf });
+  const bulletin = join(w.root, 'bulletin.txt');
+  writeFileSync(bulletin, BULLETIN_DATED_TXT);
+  chmodSync(bulletin, 0o644);
+  const all = ['postmaster', ...names];
+
+  for (const mode of ['-c', '-h', '-s']) {
+    const r = runProgram(w, 'vpopbull', [mode, '-f', 'bulletin.txt', 'big.test'], { cwd: w.root });
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stdout, '');
+    t.is(r.stderr, 'user00999@big.test: over quota (in use 0 bytes in 0 messages of 100S), bulletin not delivered\n', `${mode}: only the tiny quota is refused`);
+  }
+  t.is(statSync(bulletin).nlink, 1 + all.length - 1, 'one hard link per mailbox but the refused one');
+
+  const dir = domainDirOf(w, 'big.test');
+  const maildirs = all.map((n) => join(dir, n, 'Maildir'));
+  const seen = readMaildirsWithPython(maildirs);
+  const linkSha = sha256(BULLETIN_DATED_TXT);
+  let wrong = 0;
+  const firstWrong: string[] = [];
+  for (const [i, name] of all.entries()) {
+    const expected = name === 'user00999' ? [] : [linkSha, linkSha, sha256(`To: ${name}@big.test\n${BULLETIN_DATED_TXT}`)].sort();
+    if (JSON.stringify(seen[maildirs[i]!]) !== JSON.stringify(expected)) {
+      wrong++;
+      if (firstWrong.length < 3) firstWrong.push(`${name}: ${JSON.stringify(seen[maildirs[i]!])}`);
+    }
+  }
+  t.is(wrong, 0, firstWrong.join('\n'));
+  t.is(Object.keys(seen).length, all.length);
+
+  const quotaUser = readFileSync(join(dir, 'user01999', 'Maildir', 'maildirsize'), 'latin1');
+  const size = Buffer.byteLength(BULLETIN_DATED_TXT);
+  t.is(quotaUser, `1000000S\n0 0\n${size + Buffer.byteLength('To: user01999@big.test\n')} 1\n${size} 1\n${size} 1\n`);
+  const sample = join(dir, 'user04242', 'Maildir', 'new');
+  for (const name of readdirSync(sample)) {
+    t.regex(name, MESSAGE_NAME);
+    const st = lstatSync(join(sample, name));
+    if (st.isSymbolicLink()) t.is(readlinkSync(join(sample, name)), bulletin);
+    else if (st.nlink === 1) t.is(listing(join(sample, name)), isRoot ? `f600 89 89 ${size + 23}` : listing(join(sample, name)));
+  }
+  t.deepEqual(readdirSync(join(dir, 'user04242', 'Maildir', 'tmp')), [], 'no copy left in tmp/');
+});
