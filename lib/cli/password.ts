@@ -72,8 +72,9 @@ function stty(ttyFd: number, args: readonly string[]): string | undefined {
 /** Prompt on the terminal with echo off; undefined at end of input. The terminal mode is always restored. */
 function askTerminal(ttyFd: number, prompt: string): string | undefined {
   const saved = stty(ttyFd, ['-g']);
-  writeSync(ttyFd, prompt);
+  // Echo off before the prompt shows: an answer typed the moment it appears must not be echoed.
   stty(ttyFd, ['-echo']);
+  writeSync(ttyFd, prompt);
   try {
     return readLineSync(ttyFd);
   } finally {
