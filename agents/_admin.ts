@@ -85,14 +85,10 @@ export function randomLength(arg: string | undefined): number | undefined {
   return Number(arg);
 }
 
-export function makeRandomPassword(length: number): string {
-  return randomPassword(length);
-}
-
 /** The password of a new account or a change: given, random, or read (terminal or stdin); undefined when none came. */
 export function obtainPassword(io: AgentIo, given: string | undefined, random: number | undefined, address: string): string | undefined {
   if (given !== undefined) return given;
-  if (random !== undefined) return makeRandomPassword(random);
+  if (random !== undefined) return randomPassword(random);
   return readNewPassword({ prompt: `Please enter password for ${address}: `, io });
 }
 

@@ -9,7 +9,7 @@ import { PermError, VA, VpopmailError, firstLine } from '../exit.ts';
 import { fsyncDirSync } from '../fs/durable.ts';
 import { makeUserDir } from '../maildir/make.ts';
 import { recalculateMaildirsize, removeMaildirsize } from '../maildir/maildirsize.ts';
-import { NOQUOTA, QUOTA_MAX_LENGTH } from '../quota.ts';
+import { NOQUOTA, QUOTA_MAX_LENGTH, defaultUserQuota } from '../quota.ts';
 import {
   allocateBucket,
   bucketOfUserDir,
@@ -21,7 +21,6 @@ import {
 } from '../store/dir-control.ts';
 import { NEVER_LOGGED_IN_IP } from '../store/lastauth.ts';
 import { PW_FLAG, resolveLimits } from '../store/limits.ts';
-import { defaultUserQuota } from '../quota.ts';
 import type { VpasswdEntry } from '../store/vpasswd.ts';
 import { storeOptions, toByteString, type AccountsContext } from './context.ts';
 import { isBareUserDir } from './dirs.ts';
