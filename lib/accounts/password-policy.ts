@@ -137,7 +137,7 @@ const CODES: Readonly<Record<PolicyName, number>> = {
 };
 
 function formatValue(value: number): string {
-  return Number.isInteger(value) ? String(value) : String(value);
+  return String(value);
 }
 
 /** C's refusal text, trailing space included (scripts match the line as it is). */
