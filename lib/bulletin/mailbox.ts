@@ -27,6 +27,8 @@ export interface MailboxRun {
   readonly now: () => number;
   readonly euid: number;
   readonly durable: Durable;
+  /** The first-try message name of the current second (see messageName); starts as { sec: -1, name: '' }. */
+  readonly names: { sec: number; name: string };
 }
 
 /** One mailbox, resolved from its vpasswd entry. Strings are byte strings, as vpasswd holds them. */
@@ -145,13 +147,20 @@ export function recordDelivery(run: MailboxRun, target: MailboxTarget, sizeBytes
 }
 
 /**
- * The name in new/: C's `<time>.<pid>.<host>`, without a `,S=` size (C's bulletins carry none, and a
- * reader that wants the size stats the file). seq 0: the name must be unique within one Maildir,
- * and this process puts one message in each; a second one in the same second (a domain named
- * twice) meets EEXIST and takes the next name, `<time>.P<pid>Q1_<n>.<host>`.
+ * The name in new/ (and tmp/): C's `<time>.<pid>.<host>`, without a `,S=` size (C's bulletins carry
+ * none, and a reader that wants the size stats the file). seq 0: the name must be unique within one
+ * Maildir, and this process puts one message in each; a second one in the same second (a domain
+ * named twice) meets EEXIST and takes the next name, `<time>.P<pid>Q1_<n>.<host>`. The first-try
+ * name only changes with the second, so it is made once per second, not once per mailbox.
  */
 function messageName(run: MailboxRun, attempt: number): string {
-  return maildirUniqueName({ nowMs: run.now(), pid: run.pid, host: run.host, seq: 0, attempt });
+  const nowMs = run.now();
+  if (attempt > 0) return maildirUniqueName({ nowMs, pid: run.pid, host: run.host, seq: 0, attempt });
+  const sec = Math.floor(nowMs / 1000);
+  if (run.names.sec === sec) return run.names.name;
+  run.names.sec = sec;
+  run.names.name = maildirUniqueName({ nowMs, pid: run.pid, host: run.host, seq: 0 });
+  return run.names.name;
 }
 
 /** A link that cannot be made here, so the caller copies instead: EXDEV (another file system) or EMLINK. */

@@ -173,7 +173,7 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
   let dateLine = '';
 
   const run: MailboxRun | undefined =
-    req.bulletin === undefined ? undefined : { bulletin: req.bulletin, mode: req.mode, host: ctx.host, pid: ctx.pid, now: ctx.now, euid, durable };
+    req.bulletin === undefined ? undefined : { bulletin: req.bulletin, mode: req.mode, host: ctx.host, pid: ctx.pid, now: ctx.now, euid, durable, names: { sec: -1, name: '' } };
 
   const dateLineNow = (): string => {
     const nowMs = ctx.now();
@@ -205,10 +205,10 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
     }
   };
 
-  const prepare = async (info: AssignLookup, entry: VpasswdEntry, address: string): Promise<Item> => {
+  /** One mailbox up to its fsync (copies) or done (links); synchronous, as the common case is. */
+  const prepare = (info: AssignLookup, account: VpasswdEntry, address: string): Item => {
     const r = run!;
     try {
-      const account = entry.dir === '' ? await makeHome(info, entry, address) : entry;
       const target = mailboxTarget(address, info.dir, account.dir, { uid: info.uid, gid: info.gid }, account.quota);
       const item: Item = { address, target };
       const headers = req.mode === 'copy' ? copyHeaders(address, r.bulletin.hasDate ? undefined : dateLineNow()) : undefined;
@@ -243,6 +243,16 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
     }
   };
 
+  /** An account without a home first gets one (the only step that waits for the Backend). */
+  const prepareHomeless = async (info: AssignLookup, entry: VpasswdEntry, address: string): Promise<Item> => {
+    try {
+      return prepare(info, await makeHome(info, entry, address), address);
+    } catch (err) {
+      if (!(err instanceof MailboxError)) throw err;
+      return { address, failure: err.line };
+    }
+  };
+
   /** fsync the batch's copies together, then link each into new/ and report, in list order. */
   const flush = async (batch: Item[], domain: string): Promise<string | undefined> => {
     const copies = batch.filter((i) => i.pending !== undefined);
@@ -261,7 +271,7 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
         }
       }
     }
-    let lastNewDir: string | undefined;
+    let lastPath: string | undefined;
     for (const item of batch) {
       if (item.pending !== undefined) {
         const pending = item.pending;
@@ -283,7 +293,7 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
       if (item.path !== undefined) {
         summary.delivered++;
         if (item.isFallback === true) summary.copiedInsteadOfLinked++;
-        lastNewDir = dirname(item.path);
+        lastPath = item.path;
         try {
           recordDelivery(run!, item.target!, item.sizeBytes!);
         } catch (err) {
@@ -300,7 +310,7 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
     }
     batch.length = 0;
     ctx.progress?.({ domain, summary, isRunning: true });
-    return lastNewDir;
+    return lastPath === undefined ? undefined : dirname(lastPath);
   };
 
   const sendToDomain = async (name: string, info: AssignLookup): Promise<void> => {
@@ -330,7 +340,7 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
           if (summary.listed % batchSize === 0) ctx.progress?.({ domain: info.domain, summary, isRunning: true });
           continue;
         }
-        batch.push(await prepare(info, entry, address));
+        batch.push(entry.dir === '' ? await prepareHomeless(info, entry, address) : prepare(info, entry, address));
         if (batch.length >= batchSize) await flushNow();
       }
     } catch (err) {
