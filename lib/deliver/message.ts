@@ -1,7 +1,6 @@
 // The message on fd 0: qmail's queue file, read with positioned reads so every delivery starts at
 // byte 0 without buffering; a pipe or terminal is copied once to an unlinked temporary file first.
 import { closeSync, constants as fsc, fstatSync, openSync, unlinkSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TempError } from '../exit.ts';
 import { unlinkQuiet } from '../fs/durable.ts';
@@ -49,12 +48,18 @@ interface Spool {
  * however the process ends. Not fsynced: it only lives as long as this run.
  */
 function spool(source: { fd: number; offset?: number }, options: OpenMessageOptions): Spool {
-  const path = join(options.tmpDir, `vdelivermail.${options.pid}.${randomBytes(6).toString('hex')}`);
-  let fd: number;
-  try {
-    fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
-  } catch (err) {
-    throw new TempError(`unable to copy the message: open(${path}) failed: ${errnoOf(err)}`, { cause: err });
+  // O_EXCL makes the name ours; the random part only makes a clash (and a retry) unlikely. Not
+  // node:crypto: loading it costs every run start-up time, and nothing here needs to be secret.
+  let path = '';
+  let fd = -1;
+  for (let attempt = 0; fd < 0; attempt++) {
+    path = join(options.tmpDir, `vdelivermail.${options.pid}.${Math.random().toString(36).slice(2, 10)}`);
+    try {
+      fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    } catch (err) {
+      if (errnoOf(err) === 'EEXIST' && attempt < 10) continue;
+      throw new TempError(`unable to copy the message: open(${path}) failed: ${errnoOf(err)}`, { cause: err });
+    }
   }
   let sizeBytes: number;
   try {

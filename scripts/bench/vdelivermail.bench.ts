@@ -1,0 +1,85 @@
+// vdelivermail as qmail-local runs it: deliveries of 4 KiB to 100 MiB into a Maildir and an
+// unknown-user bounce, each against the bare runtime's start and against the raw I/O floor of the
+// same bytes into the same file system (`dd conv=fsync`), with peak RSS.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { addAssignDomain } from '../../lib/store/assign.ts';
+import { replaceVpasswdEntries } from '../../lib/store/vpasswd.ts';
+import type { Bench, Timing } from './harness.ts';
+
+const DOMAIN = 'bench.test';
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+const SIZES: readonly { readonly label: string; readonly bytes: number; readonly runs: number }[] = [
+  { label: '4 KiB', bytes: 4 * KIB, runs: 30 },
+  { label: '1 MiB', bytes: MIB, runs: 20 },
+  { label: '10 MiB', bytes: 10 * MIB, runs: 10 },
+  { label: '100 MiB', bytes: 100 * MIB, runs: 4 },
+];
+
+function message(path: string, bytes: number): void {
+  const head = `From: bench@remote.test\nTo: alice@${DOMAIN}\nSubject: bench\n\n`;
+  const line = `${'0123456789abcdef'.repeat(4)}\n`;
+  const body = Buffer.alloc(bytes - head.length, line);
+  writeFileSync(path, Buffer.concat([Buffer.from(head), body]));
+}
+
+function note(b: Bench, t: Timing, want: number): void {
+  if (t.codes.length !== 1 || t.codes[0] !== want) b.print(`  (${t.name}: exit codes ${t.codes.join('/')}, expected ${want})`);
+}
+
+export default async function vdelivermail(b: Bench): Promise<void> {
+  b.section('vdelivermail');
+  const exe = join(b.dist, 'bin', 'vdelivermail');
+  const vhome = join(b.root, 'vpopmail');
+  const qhome = join(b.root, 'qmail');
+  const dir = join(vhome, 'domains', DOMAIN);
+  for (const d of [join(vhome, 'etc'), join(qhome, 'users'), join(qhome, 'control'), join(qhome, 'bin'), dir]) mkdirSync(d, { recursive: true });
+  addAssignDomain(qhome, { name: DOMAIN, domain: DOMAIN, uid: 89, gid: 89, dir });
+  const home = join(dir, 'alice');
+  const maildir = join(home, 'Maildir');
+  for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(maildir, sub), { recursive: true });
+  replaceVpasswdEntries(dir, [{ name: 'alice', passwd: 'x', uid: 1, gid: 0, gecos: 'alice', dir: home, quota: '1099511627776S', clear: '' }]);
+  writeFileSync(join(maildir, 'maildirsize'), '1099511627776S\n0 0\n');
+
+  const env = {
+    PATH: '/usr/bin:/bin',
+    VPOPMAIL_HOME: vhome,
+    QMAIL_HOME: qhome,
+    USER: DOMAIN,
+    HOME: dir,
+    HOST: DOMAIN,
+    SENDER: 'bench@remote.test',
+    RPLINE: 'Return-Path: <bench@remote.test>\n',
+  };
+  const forUser = (ext: string) => ({ ...env, EXT: ext, LOCAL: `${DOMAIN}-${ext}`, DTLINE: `Delivered-To: ${DOMAIN}-${ext}@${DOMAIN}\n` });
+  // Every run starts from an empty Maildir with a one-line maildirsize: no recount, no growth.
+  const reset = ['/bin/sh', '-c', `rm -f ${maildir}/new/* ${maildir}/tmp/*; printf '1099511627776S\\n0 0\\n' > ${maildir}/maildirsize`];
+  const runtime = b.baselines.get('runtime');
+
+  for (const size of SIZES) {
+    const file = join(b.root, `msg-${size.bytes}`);
+    message(file, size.bytes);
+    const runs = size.runs;
+    const floor = b.time(`dd conv=fsync ${size.label} (I/O floor)`, {
+      argv: ['/usr/bin/dd', `if=${file}`, `of=${join(maildir, 'tmp', 'dd')}`, 'bs=64k', 'conv=fsync', 'status=none'],
+      setup: reset,
+      runs,
+      warmup: 1,
+    });
+    b.baselines.set(`dd-${size.bytes}`, floor);
+    b.report(floor, ['true']);
+    const t = b.time(`vdelivermail ${size.label} to a Maildir`, { argv: [exe, '', 'bounce-no-mailbox'], env: forUser('alice'), cwd: dir, stdin: file, setup: reset, runs, warmup: 1 });
+    b.report(t, ['runtime', `dd-${size.bytes}`]);
+    note(b, t, 0);
+    if (runtime !== undefined) {
+      const over = t.medianMs - floor.medianMs;
+      b.print(`  = I/O floor + ${over.toFixed(2)} ms (${(over / runtime.medianMs).toFixed(2)}x the runtime's start); goal ${size.bytes <= 4 * KIB ? `<= 1.3x runtime: ${(t.medianMs / runtime.medianMs).toFixed(2)}x` : `<= 2x floor + runtime: ${(t.medianMs / (2 * floor.medianMs + runtime.medianMs)).toFixed(2)} of it`}`);
+    }
+  }
+  const small = join(b.root, `msg-${4 * KIB}`);
+  const t = b.time('vdelivermail unknown user, bounce-no-mailbox', { argv: [exe, '', 'bounce-no-mailbox'], env: forUser('nobody'), cwd: dir, stdin: small, runs: 30 });
+  b.report(t, ['true', 'runtime']);
+  note(b, t, 100);
+}
