@@ -154,6 +154,25 @@ test('a message on a pipe is delivered whole, to several targets, with the temp 
   t.deepEqual(readdirSync(w.root).filter((f) => f.startsWith('vdelivermail.')), [], 'no temp copy left');
 });
 
+test('a queue file the domain user may not re-open (root, 0600) still reaches programs whole, through one copy', async (t) => {
+  const w = await goldenWorld(t);
+  const body = `Subject: private\n\n${'p'.repeat(100_000)}\n`;
+  const file = w.message('private', body);
+  chmodSync(file, 0o600); // root's; vdelivermail (uid 89) only has the descriptor it was given
+  const out = join(w.root, 'prog');
+  writeFileSync(out, '');
+  chmodSync(out, 0o666);
+  const qm = join(w.ex, 'alice', '.qmail');
+  writeFileSync(qm, `|cat > ${out}\n./Maildir/\n|cat >> ${out}\n`);
+  giveTo89(qm);
+  chmodSync(w.root, 0o777); // the copy goes to TMPDIR
+  const r = runVdelivermail(w, 'alice', 'example.test', 'bounce-no-mailbox', { file, env: { TMPDIR: w.root } });
+  t.deepEqual([r.status, r.stdout, r.stderr], [0, '', '']);
+  t.is(readFileSync(out, 'latin1'), body + body, 'both programs read it from byte 0');
+  assertPythonReads(t, join(w.ex, 'alice', 'Maildir'), [storedPrefix('alice@example.test') + body]);
+  t.deepEqual(readdirSync(w.root).filter((f) => f.startsWith('vdelivermail.')), []);
+});
+
 test('a read-only Maildir defers (111) with our reason and leaves no message in new/ or tmp/', async (t) => {
   const w = await goldenWorld(t);
   const md = join(w.ex, 'alice', 'Maildir');
@@ -263,6 +282,7 @@ test('a 100 MiB message is streamed: delivered whole with peak memory far below 
   });
   t.is(r.status, 0, r.stdout + r.stderr);
   const peakKiB = Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop());
+  t.log(`peak RSS ${(peakKiB / 1024).toFixed(1)} MiB for a 100 MiB message`);
   t.true(peakKiB < 96 * 1024, `peak RSS ${peakKiB} KiB for a 100 MiB message`);
   const files = maildirFiles(join(w.ex, 'alice', 'Maildir'));
   t.is(files.length, 1);
