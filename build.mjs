@@ -80,11 +80,19 @@ export function listPrograms() {
 }
 
 function entrySource(programs) {
-  const lines = programs.map((p, i) => `import a${i} from ${JSON.stringify(join(ROOT, 'agents', `${p}.ts`))};`);
-  lines.push(`import { dispatch } from ${JSON.stringify(join(ROOT, 'lib/cli/main.ts'))};`);
-  lines.push(`import { BUILD } from ${JSON.stringify(join(ROOT, 'lib/config.ts'))};`);
-  lines.push(`dispatch({ ${programs.map((p, i) => `${JSON.stringify(p)}: a${i}`).join(', ')} }, \`vpopmail-ts \${BUILD.projectVersion} (vpopmail \${BUILD.version} compatible)\`);`);
-  return lines.join('\n');
+  // Each program's module graph is required only when that program runs: esbuild then defers the
+  // modules (and the node: built-ins they load, such as crypto or tls) until first use, so one
+  // program's start-up does not pay for another's imports.
+  const getters = programs.map(
+    (p) => `  get ${JSON.stringify(p)}() { return require(${JSON.stringify(join(ROOT, 'agents', `${p}.ts`))}).default; },`,
+  );
+  return [
+    `import { dispatch } from ${JSON.stringify(join(ROOT, 'lib/cli/main.ts'))};`,
+    `import { BUILD } from ${JSON.stringify(join(ROOT, 'lib/config.ts'))};`,
+    'dispatch({',
+    ...getters,
+    '}, `vpopmail-ts ${BUILD.projectVersion} (vpopmail ${BUILD.version} compatible)`);',
+  ].join('\n');
 }
 
 /** Database drivers a Node SEA carries as assets, compiled only when a program opens that backend. */

@@ -1,5 +1,5 @@
 // Which service a login is for (SMTP, POP, IMAP, webmail) and from which client address, as vchkpw decides it.
-import { isIP } from 'node:net';
+import { ipVersion } from '../ip.ts';
 
 export type Service = 'smtp' | 'pop' | 'imap' | 'webmail';
 
@@ -31,8 +31,8 @@ export function normalizeIp(raw: string | undefined): string {
   if (raw === undefined) return '';
   const text = raw.trim();
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(text);
-  if (mapped !== null && isIP(mapped[1]!) === 4) return mapped[1]!;
-  const kind = isIP(text);
+  if (mapped !== null && ipVersion(mapped[1]!) === 4) return mapped[1]!;
+  const kind = ipVersion(text);
   if (kind === 4) return text;
   if (kind === 6) {
     try {

@@ -2,7 +2,7 @@
 // piped into tcprules (layout.md §11.3), with IPv6 entries kept out of an IPv4-only tcprules.
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { ipVersion } from '../ip.ts';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { TempError } from '../exit.ts';
@@ -27,7 +27,7 @@ function ruleIp(rule: string): string {
  */
 export function relayRulesFor(rules: readonly string[], ipv6: boolean): string[] {
   return rules.filter((rule) => {
-    const kind = isIP(ruleIp(rule));
+    const kind = ipVersion(ruleIp(rule));
     return kind === 4 || (kind === 6 && ipv6);
   });
 }

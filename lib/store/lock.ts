@@ -20,7 +20,6 @@ import {
   writeFileSync,
   constants as fsc,
 } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { TempError } from '../exit.ts';
 
 export interface LockOptions {
@@ -41,8 +40,6 @@ const DEFAULT_TIMEOUT_MS = 20_000;
 /** A break marker older than this belongs to a waiter that died while breaking (it takes microseconds). */
 const BREAK_STALE_MS = 10_000;
 
-let selfStart: string | undefined;
-
 /** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined. */
 function startTimeOf(pid: number): string | undefined {
   try {
@@ -56,8 +53,7 @@ function startTimeOf(pid: number): string | undefined {
 }
 
 function ownerText(): string {
-  selfStart ??= startTimeOf(process.pid) ?? '0';
-  return `${process.pid} ${selfStart}\n`;
+  return `${process.pid} ${startTimeOf(process.pid) ?? '0'}\n`;
 }
 
 /**
@@ -102,7 +98,8 @@ function readQuiet(path: string): string | undefined {
 
 /** Try once to create `target` holding our owner text. True if we now own it. */
 function tryLink(target: string): boolean {
-  const tmp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  // unique per process (pid) and per attempt (a nanosecond clock); no secret is needed
+  const tmp = `${target}.${process.pid}.${process.hrtime.bigint().toString(36)}`;
   writeFileSync(tmp, ownerText(), { mode: 0o600, flag: 'wx' });
   try {
     linkSync(tmp, target);

@@ -2,7 +2,7 @@
 // `<ip>:allow,RELAYCLIENT="",RBLSMTPD=""<TAB><unix-time>` line per client, and its locked updates.
 // Turning it into tcp.smtp.cdb (tcprules) is the caller's, run through `whileLocked`.
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { ipVersion } from '../ip.ts';
 import { join } from 'node:path';
 import { PermError, TempError } from '../exit.ts';
 import { DURABLE, replaceFileSync, type Durable } from '../fs/durable.ts';
@@ -24,7 +24,7 @@ export interface OpenSmtpEntry {
  * line that tcprules reads as the catch-all rule, an open relay for everybody (pitfall 11).
  */
 export function isRelayIp(ip: string): boolean {
-  return /^[0-9A-Fa-f.:]+$/.test(ip) && isIP(ip) !== 0;
+  return /^[0-9A-Fa-f.:]+$/.test(ip) && ipVersion(ip) !== 0;
 }
 
 export function formatOpenSmtpLine(entry: OpenSmtpEntry): string {
