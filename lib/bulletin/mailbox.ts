@@ -163,15 +163,19 @@ function messageName(run: MailboxRun, attempt: number): string {
   return run.names.name;
 }
 
-/** A link that cannot be made here, so the caller copies instead: EXDEV (another file system) or EMLINK. */
-export type LinkFallback = 'EXDEV' | 'EMLINK';
+/**
+ * A hard link the system refuses, so the caller copies instead: EXDEV (another file system), EMLINK
+ * (the file has the most links allowed), EPERM (links to another user's file are protected, Linux's
+ * fs.protected_hardlinks, or the file system has no hard links).
+ */
+export type LinkFallback = 'EXDEV' | 'EMLINK' | 'EPERM';
 
 export type LinkResult = { readonly path: string } | { readonly fallback: LinkFallback };
 
 /**
  * Hard-link or symlink the bulletin into `new/` under a fresh name; a taken name means the next one
  * (never replace a message). A missing Maildir is made and the link tried again. A hard link that
- * the file system refuses (EXDEV, EMLINK) is reported back for a copy.
+ * the system refuses (LinkFallback) is reported back for a copy.
  */
 export function linkBulletin(run: MailboxRun, target: MailboxTarget): LinkResult {
   let remade = false;
@@ -187,7 +191,7 @@ export function linkBulletin(run: MailboxRun, target: MailboxTarget): LinkResult
         attempt++;
         continue;
       }
-      if (run.mode === 'hard' && (code === 'EXDEV' || code === 'EMLINK')) return { fallback: code };
+      if (run.mode === 'hard' && (code === 'EXDEV' || code === 'EMLINK' || code === 'EPERM')) return { fallback: code };
       if ((code === 'ENOENT' || code === 'ENOTDIR') && !remade && isMissing(`${target.maildir}/new`)) {
         remakeMaildir(run, target);
         remade = true;

@@ -111,6 +111,12 @@ function emptySummary(): BulletinSummary {
   };
 }
 
+const FALLBACK_REASONS: Readonly<Record<LinkFallback, string>> = {
+  EXDEV: 'it is on another file system',
+  EMLINK: 'it has the most links the file system allows',
+  EPERM: 'links to it are not allowed, e.g. to a file of another user under fs.protected_hardlinks',
+};
+
 /** One mailbox between its preparation and its report. */
 interface Item {
   readonly address: string;
@@ -231,7 +237,7 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
       }
       if (!warned.has(linked.fallback)) {
         warned.add(linked.fallback);
-        const why = linked.fallback === 'EXDEV' ? 'it is on another file system' : 'it has the most links the file system allows';
+        const why = FALLBACK_REASONS[linked.fallback];
         out.stderr(`vpopbull: warning: cannot hard-link ${r.bulletin.path} into ${target.maildir}/new (${linked.fallback}: ${why}); copying instead\n`);
       }
       item.isFallback = true;

@@ -2,6 +2,7 @@
 // their outputs, exit codes and the files they leave, and a 10,000-user domain in every mode,
 // read back by Python's mailbox.Maildir.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VPOPBULL_USAGE } from '../../lib/bulletin/cli.ts';
@@ -17,6 +18,7 @@ import {
   sha256,
 } from '../helpers/bulletin-world.ts';
 import { loadGolden, type Step } from '../helpers/golden.ts';
+import { binPath } from '../helpers/dist.ts';
 import { runProgram, type MailWorld } from '../helpers/mail-world.ts';
 
 const isRoot = process.geteuid?.() === 0;
@@ -153,4 +155,46 @@ test('a 10,000-user domain gets a bulletin in each mode, and Python reads every 
     else if (st.nlink === 1) t.is(listing(join(sample, name)), isRoot ? `f600 89 89 ${size + 23}` : listing(join(sample, name)));
   }
   t.deepEqual(readdirSync(join(dir, 'user04242', 'Maildir', 'tmp')), [], 'no copy left in tmp/');
+});
+
+test('run as an ordinary user, files are the caller\'s and nothing is chowned', async (t) => {
+  if (!isRoot) {
+    t.pass('needs root to become another user');
+    return;
+  }
+  const w = await goldenBulletinWorld(t);
+  const nobody = 65534;
+  spawnSync('chown', ['-R', `${nobody}:${nobody}`, w.root]);
+  writeFileSync(join(w.root, 'b.txt'), BULLETIN_TXT);
+  chmodSync(join(w.root, 'b.txt'), 0o644);
+  const tinyMaildir = join(domainDirOf(w, 'example.test'), 'tiny', 'Maildir');
+  spawnSync('rm', ['-rf', tinyMaildir]); // remade by vpopbull, as the caller
+  const asNobody = (args: string[]) =>
+    spawnSync('setpriv', [`--reuid=${nobody}`, `--regid=${nobody}`, '--clear-groups', binPath('vpopbull'), ...args], { cwd: w.root, env: w.env, encoding: 'utf8' });
+
+  // The bulletin is root's: Linux's fs.protected_hardlinks refuses nobody a link to it, so copies.
+  const refused = asNobody(['-V', '-h', '-f', 'b.txt', 'example.test']);
+  t.is(refused.status, 0, refused.stderr);
+  t.is(refused.stdout.split('\n').length - 1, 10);
+  t.true(['', `vpopbull: warning: cannot hard-link ${join(w.root, 'b.txt')} into ${join(domainDirOf(w, 'example.test'), 'alice', 'Maildir')}/new (EPERM: links to it are not allowed, e.g. to a file of another user under fs.protected_hardlinks); copying instead\n`].includes(refused.stderr), refused.stderr);
+
+  spawnSync('chown', [`${nobody}:${nobody}`, join(w.root, 'b.txt')]);
+  for (const mode of ['-c', '-h']) {
+    const r = asNobody(['-V', mode, '-f', 'b.txt', 'example.test']);
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stderr, '');
+    t.is(r.stdout.split('\n').length - 1, 10);
+  }
+  t.is(statSync(join(w.root, 'b.txt')).nlink, 11, 'the caller\'s own file is hard-linked');
+  for (const user of ['alice', 'tiny']) {
+    const dir = newDir(w, 'example.test', user);
+    for (const name of readdirSync(dir)) {
+      const st = statSync(join(dir, name));
+      t.deepEqual([st.uid, st.gid], [nobody, nobody], `${user}/${name}`);
+    }
+  }
+  const st = statSync(tinyMaildir);
+  t.deepEqual([st.uid, st.gid, st.mode & 0o777], [nobody, nobody, 0o700], 'a remade Maildir is the caller\'s, 0700');
+  const size = statSync(join(tinyMaildir, 'maildirsize'));
+  t.deepEqual([size.uid, size.gid], [nobody, nobody]);
 });
