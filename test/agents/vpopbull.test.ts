@@ -3,7 +3,7 @@
 // read back by Python's mailbox.Maildir.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VPOPBULL_USAGE } from '../../lib/bulletin/cli.ts';
 import {
@@ -197,4 +197,33 @@ test('run as an ordinary user, files are the caller\'s and nothing is chowned', 
   t.deepEqual([st.uid, st.gid, st.mode & 0o777], [nobody, nobody, 0o700], 'a remade Maildir is the caller\'s, 0700');
   const size = statSync(join(tinyMaildir, 'maildirsize'));
   t.deepEqual([size.uid, size.gid], [nobody, nobody]);
+});
+
+test('killed at any fsync or link of a copy run, no mailbox holds a partial bulletin, and a rerun serves the rest', async (t) => {
+  const w = fastWorld(t);
+  await w.addDomain('crash.test');
+  const names = Array.from({ length: 6 }, (_, i) => `user${i}`);
+  addManyUsers(w, 'crash.test', names);
+  writeFileSync(join(w.root, 'b.txt'), BULLETIN_DATED_TXT);
+  const dir = domainDirOf(w, 'crash.test');
+  const all = ['postmaster', ...names];
+  const full = (user: string) => `To: ${user}@crash.test\n${BULLETIN_DATED_TXT}`;
+  for (const fault of ['fsync:1', 'fsync:4', 'rename:1', 'rename:5']) {
+    for (const user of all) spawnSync('sh', ['-c', `rm -f ${join(dir, user, 'Maildir')}/new/* ${join(dir, user, 'Maildir')}/tmp/*`]);
+    const killed = runProgram(w, 'vpopbull', ['-f', 'b.txt', 'crash.test'], { cwd: w.root, env: { VPOPMAIL_FAULT: fault } });
+    t.is(killed.signal, 'SIGKILL', fault);
+    let served = 0;
+    for (const user of all) {
+      const got = readdirSync(join(dir, user, 'Maildir', 'new'));
+      t.true(got.length <= 1, `${fault}: ${user}`);
+      for (const name of got) t.is(readFileSync(join(dir, user, 'Maildir', 'new', name), 'latin1'), full(user), `${fault}: ${user} holds the whole bulletin`);
+      served += got.length;
+    }
+    if (fault.startsWith('fsync')) t.is(served, 0, `${fault}: nothing is linked into new/ before its batch is fsynced`);
+    writeFileSync(join(w.root, 'served.txt'), all.filter((u) => readdirSync(join(dir, u, 'Maildir', 'new')).length > 0).map((u) => `${u}@crash.test\n`).join(''));
+    const again = runProgram(w, 'vpopbull', ['-f', 'b.txt', '-e', 'served.txt', 'crash.test'], { cwd: w.root });
+    t.is(again.status, 0, again.stderr);
+    for (const user of all) t.is(readdirSync(join(dir, user, 'Maildir', 'new')).length, 1, `${fault}: after the rerun ${user} has it once`);
+    rmSync(join(w.root, 'served.txt'));
+  }
 });
