@@ -91,7 +91,7 @@ export interface BulletinSummary {
   unknownDomains: number;
   /** Domains whose users could not be read, or whose run stopped (the run exits 111). */
   unreadableDomains: number;
-  /** Iterating users/assign found no real domain (C: `What now - Success`). */
+  /** Iterating users/assign found no domain line at all (C: `What now - Success`). */
   noDomainEntries: boolean;
 }
 
@@ -138,16 +138,14 @@ function* domainsOf(ctx: BulletinContext, req: BulletinRequest, summary: Bulleti
   }
   // C's get_domain_entries reads the text file; VA_CANNOT_READ_ASSIGN goes to the caller.
   const entries = listAssignDomains(ctx.config.qmailHome);
-  let real = 0;
+  if (entries.length === 0) summary.noDomainEntries = true; // C: only when there is no entry at all
   for (const e of entries) {
     if (e.name !== e.domain) {
       if (req.verbose) ctx.out.stderr(`skipping ${e.name} (alias of ${e.domain})\n`);
       continue;
     }
-    real++;
     yield { name: e.name, info: { domain: e.domain, uid: e.uid, gid: e.gid, dir: e.dir } };
   }
-  if (real === 0) summary.noDomainEntries = true;
 }
 
 /** Can the domain's owner read the file a link points at (mode bits only)? */
