@@ -1,6 +1,7 @@
 // vpopbull in-process: modes, headers, links, exclusions, quota, domain selection, start-up checks.
 import test from 'ava';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addAliasDomain } from '../../lib/accounts/domains.ts';
 import { vpopbullMain, VPOPBULL_USAGE, type VpopbullRuntime } from '../../lib/bulletin/cli.ts';
@@ -317,7 +318,7 @@ test('an account with an empty home (a SQL import) gets a home in a bucket, stor
 });
 
 test('a hard link across file systems falls back to a copy with one warning', async (t) => {
-  if (!existsSync('/dev/shm') || statSync('/dev/shm').dev === statSync(await import('node:os').then((o) => o.tmpdir())).dev) {
+  if (!existsSync('/dev/shm') || statSync('/dev/shm').dev === statSync(tmpdir()).dev) {
     t.pass('no second file system to link across');
     return;
   }
