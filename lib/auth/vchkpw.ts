@@ -1,14 +1,15 @@
 // vchkpw's decision: who is logging in, to what, and whether they may (spec/vchkpw.md §4–§5).
 // The side effects of a good login (lastauth, roaming relay) happen here too, before privileges drop.
+import { existsSync } from 'node:fs';
 import { defaultDomainOf } from '../accounts/default-domain.ts';
 import { hasDomainChars, hasUserChars, isSafeUserName, splitAddress } from '../address.ts';
 import type { AgentIo } from '../cli/agent.ts';
 import type { Config } from '../config.ts';
 import { hashPassword, isWeakHash, verifyApop, verifyCramMd5, verifyPassword } from '../crypt/index.ts';
-import { VCHKPW_EXIT, firstLine } from '../exit.ts';
+import { TempError, VCHKPW_EXIT, firstLine } from '../exit.ts';
 import { logEvent, type LogFields } from '../log.ts';
 import { rebuildTcpRules } from '../relay/tcprules.ts';
-import { lookupAssignDomain } from '../store/assign.ts';
+import { lookupAssignDomain, usersCdbPath } from '../store/assign.ts';
 import { PW_FLAG, userFlags, type Backend, type VpasswdEntry } from '../backends/backend.ts';
 import type { CheckpasswordInput } from './checkpassword.ts';
 import type { Connection } from './connection.ts';
@@ -80,6 +81,8 @@ export async function authenticate(input: CheckpasswordInput, conn: Connection, 
   // `../x`, `.hidden`, `a/b`: C looks these up (and `/` can walk out of the domain); no account has such a name.
   if (!isSafeUserName(user) || domainGiven === '') return notFound();
   const assign = lookupAssignDomain(config.qmailHome, domainGiven);
+  // No users/cdb at all is a broken install, not a wrong password: "try later" (doubt is 111).
+  if (assign === undefined && !existsSync(usersCdbPath(config.qmailHome))) throw new TempError(`unable to read ${usersCdbPath(config.qmailHome)}: ENOENT`);
   if (assign === undefined) return notFound();
   const domain = assign.domain;
   const entry = await backend.getUser(domain, user);

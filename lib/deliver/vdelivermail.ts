@@ -11,7 +11,7 @@ import type { Config } from '../config.ts';
 import { EXIT, firstLine } from '../exit.ts';
 import { durableFor, type Durable } from '../fs/durable.ts';
 import { remakeUserDir } from '../maildir/make.ts';
-import { lookupAssignDomain } from '../store/assign.ts';
+import { lookupAssignDomain, usersCdbPath } from '../store/assign.ts';
 import type { DeliveryContext, Recipient } from './context.ts';
 import { dotQmailNames, readDotQmail } from './dot-qmail.ts';
 import { deliverLines, isWorthDelivering, type Step } from './instruction.ts';
@@ -97,6 +97,18 @@ async function createHome(run: Run, entry: VpasswdEntry): Promise<VpasswdEntry> 
   const again = await lookupUser(run, entry.name);
   if (again === undefined || again.dir === '') throw bounce(TEXT.getpwFailed);
   return again;
+}
+
+/**
+ * "No such user" from a cdb domain that has neither vpasswd nor vpasswd.cdb is a damaged domain (a
+ * domain always has at least the file its postmaster was added to): defer rather than bounce or
+ * hand the mail to the catch-all.
+ */
+function requireUserStore(config: Config, recipient: Recipient): void {
+  if (config.backend !== 'cdb' || recipient.domainDir === '') return;
+  const vpasswd = join(recipient.domainDir, 'vpasswd');
+  if (existsSync(vpasswd) || existsSync(`${vpasswd}.cdb`)) return;
+  throw defer(tempText(`unable to read ${vpasswd}: ENOENT`));
 }
 
 /** An existing mailbox (checkuser, spec §4). */
@@ -208,6 +220,11 @@ async function deliver(run: VdelivermailRun, opened: { message?: Message; backen
   } catch (err) {
     throw defer(tempText(firstLine(err)), err);
   }
+  // qmail-local runs us only for a domain it found in users/cdb: without that file the install is
+  // broken, not the address, and a bounce (or the catch-all) would lose the mail until it is mended.
+  if (assign === undefined && !existsSync(usersCdbPath(config.qmailHome))) {
+    throw defer(tempText(`unable to read ${usersCdbPath(config.qmailHome)}: ENOENT`));
+  }
   const recipient: Recipient = {
     ext,
     domain: assign?.domain ?? host,
@@ -261,6 +278,7 @@ async function deliver(run: VdelivermailRun, opened: { message?: Message; backen
 
   const entry = (await lookupUser(r, ext)) ?? (config.qmailExt && userBase !== ext ? await lookupUser(r, userBase) : undefined);
   if (entry !== undefined) return deliverToUser(r, entry);
+  requireUserStore(config, recipient);
   return deliverToDefault(r, run.cwd);
 }
 
