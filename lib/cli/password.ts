@@ -70,7 +70,7 @@ function stty(ttyFd: number, args: readonly string[]): string | undefined {
 }
 
 /** Prompt on the terminal with echo off; undefined at end of input. The terminal mode is always restored. */
-function askTerminal(ttyFd: number, prompt: string): string | undefined {
+export function askTerminal(ttyFd: number, prompt: string): string | undefined {
   const saved = stty(ttyFd, ['-g']);
   // Echo off before the prompt shows: an answer typed the moment it appears must not be echoed.
   stty(ttyFd, ['-echo']);
