@@ -1,11 +1,12 @@
 // valias as built: the golden steps, C's final tree, errors, a crash mid-rewrite, and a valias build on MariaDB.
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addDomain } from '../../lib/accounts/domains.ts';
 import { rebuildUsersCdb } from '../../lib/store/assign.ts';
 import { goldenSteps } from '../helpers/admin-golden.ts';
-import { domainDir, makeHome, run, type Home } from '../helpers/accounts-home.ts';
+import { domainDir, makeHome, programPath, run, type Home } from '../helpers/accounts-home.ts';
 import { GOLDEN_DIR } from '../helpers/golden.ts';
 import { createTestDatabase, makeSqlHome, openSqlBackend } from '../helpers/sql-db.ts';
 
@@ -152,4 +153,20 @@ test('a valias build on MariaDB keeps the lines in the table and writes no .qmai
   t.is(run(h, 'valias', ['-n', 'example.test']).stdout, 'info\nsales\n');
   t.is(run(h, 'valias', ['-d', 'info@example.test']).status, 0);
   t.is(await backend.getValias('example.test', 'info'), undefined);
+});
+
+test('twelve valias -i at once on one alias: every line is there once (the domain lock orders the rewrites)', async (t) => {
+  const h = await homeWithDomain(t);
+  const lines = Array.from({ length: 12 }, (_, i) => `user${i}@x.test`);
+  const codes = await Promise.all(
+    lines.map(
+      (line) =>
+        new Promise<number | null>((resolve) => {
+          const child = spawn(programPath('valias'), ['-i', line, 'info@example.test'], { env: h.env, stdio: 'ignore' });
+          child.on('close', resolve);
+        }),
+    ),
+  );
+  t.deepEqual(codes, lines.map(() => 0));
+  t.deepEqual(readFileSync(join(h.dir, '.qmail-info'), 'latin1').split('\n').filter((l) => l !== '').sort(), lines.slice().sort());
 });
