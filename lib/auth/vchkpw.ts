@@ -1,17 +1,19 @@
 // vchkpw's decision: who is logging in, to what, and whether they may (spec/vchkpw.md §4–§5).
 // The side effects of a good login (lastauth, roaming relay) happen here too, before privileges drop.
 import { existsSync } from 'node:fs';
+import { accountsContext } from '../accounts/context.ts';
 import { defaultDomainOf } from '../accounts/default-domain.ts';
 import { hasDomainChars, hasUserChars, isSafeUserName, splitAddress } from '../address.ts';
 import type { AgentIo } from '../cli/agent.ts';
 import type { Config } from '../config.ts';
-import { hashPassword, isWeakHash, verifyApop, verifyCramMd5, verifyPassword } from '../crypt/index.ts';
+import { hashPassword, verifyApop, verifyCramMd5, verifyPassword } from '../crypt/index.ts';
 import { TempError, VCHKPW_EXIT, firstLine } from '../exit.ts';
 import { logEvent, type LogFields } from '../log.ts';
 import { rebuildTcpRules } from '../relay/tcprules.ts';
 import { lookupAssignDomain, usersCdbPath } from '../store/assign.ts';
 import { PW_FLAG, userFlags, type Backend, type VpasswdEntry } from '../backends/backend.ts';
 import type { CheckpasswordInput } from './checkpassword.ts';
+import { upgradeHashAfterLogin } from './hash-upgrade.ts';
 import type { Connection } from './connection.ts';
 
 /** A $6$ hash of nothing anyone types: unknown users pay the same crypt as known ones (timing). */
@@ -123,10 +125,12 @@ export async function authenticate(input: CheckpasswordInput, conn: Connection, 
     return refuse(VCHKPW_EXIT.denied);
   }
 
-  if (auth === 'PLAIN' && config.upgradeHashOnLogin && isWeakHash(current.passwd)) {
+  if (auth === 'PLAIN' && config.upgradeHashOnLogin) {
     await ignoreFailure(deps, conn, 'hash upgrade failed', { user, domain }, async () => {
-      await backend.setUser(domain, { ...current, passwd: hashPassword(secret, config.hashScheme) });
-      log(deps, conn, 'password hash upgraded', { user, domain });
+      // hash-upgrade.ts: only weaker kinds, never a DES hash from a longer typed password, and never
+      // over a password changed since we read the record
+      const r = await upgradeHashAfterLogin(accountsContext(config, backend, ''), domain, current, secret);
+      if (r.outcome === 'upgraded') log(deps, conn, 'password hash upgraded', { user, domain });
     });
   }
   if (config.logLevel === 'y' || config.logLevel === 'v') log(deps, conn, 'login success', { user, domain, auth });

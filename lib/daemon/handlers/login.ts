@@ -5,7 +5,10 @@ import { PW_FLAG } from '../../store/limits.ts';
 import type { Handler, HandlerContext, LoginState, OutputMode } from '../context.ts';
 import { LEVEL } from '../context.ts';
 import { findAccount, parseAddress } from '../lookup.ts';
+import { upgradeHashAfterLogin } from '../../auth/hash-upgrade.ts';
 import { verifyPassword } from '../../crypt/index.ts';
+import { firstLine } from '../../exit.ts';
+import type { VpasswdEntry } from '../../store/vpasswd.ts';
 import { OK, data, err, type Reply } from '../protocol.ts';
 import type { Request } from '../protocol.ts';
 import { userBlock } from '../user-block.ts';
@@ -17,6 +20,21 @@ import { userBlock } from '../user-block.ts';
 const UNKNOWN_USER_HASH = '$6$2ab2ac1af88c88ad$CXVEsxmjD2mbvxJkpqoKQKBg6cVrDKvnpPIupsOzt7WrZv5fCkmiSHm2y2QnhBMlgi/LUkFdsCZw.6w45eob00';
 
 const LEVEL_NAMES = { 1: 'user', 2: 'domain-admin', 3: 'system-admin' } as const;
+
+/**
+ * upgrade-hash-on-login = yes: a weak stored hash (DES, $1$) is replaced by one of the configured
+ * scheme, as vchkpw does (lib/auth/hash-upgrade.ts). A failure is logged and the login stands.
+ */
+async function upgradeHash(ctx: HandlerContext, domain: string, entry: VpasswdEntry, secret: Uint8Array): Promise<VpasswdEntry> {
+  try {
+    const r = await ctx.daemon.gate.run(() => upgradeHashAfterLogin(ctx.daemon.accounts, domain, entry, secret));
+    if (r.outcome === 'upgraded') ctx.log('password hash upgraded', { user: `${entry.name}@${domain}` });
+    return r.entry;
+  } catch (e) {
+    ctx.log('hash upgrade failed', { user: `${entry.name}@${domain}`, reason: firstLine(e) });
+    return entry;
+  }
+}
 
 function loginWith(mode: OutputMode): Handler {
   return (ctx, req) => authenticate(ctx, req, mode);
@@ -46,9 +64,11 @@ async function authenticate(ctx: HandlerContext, req: Request, mode: OutputMode)
     verifyPassword(Buffer.from(password, 'latin1'), UNKNOWN_USER_HASH);
     return failed(err(8, 206), 'no-such-user', who);
   }
-  const { entry, domain } = account;
+  const { domain } = account;
+  let { entry } = account;
   // The bytes as sent: crypt(3) sees exactly what the client typed, UTF-8 or not.
   if (entry.passwd === '' || !verifyPassword(Buffer.from(password, 'latin1'), entry.passwd)) return failed(err(8, 207), 'bad-password', who);
+  if (ctx.daemon.config.upgradeHashOnLogin) entry = await upgradeHash(ctx, domain.domain, entry, Buffer.from(password, 'latin1'));
 
   let gid = entry.gid;
   let level: LoginState['level'] = LEVEL.user;
