@@ -1,19 +1,19 @@
 // The daemon's calls into lib/accounts: the same operations the command-line tools run, on the
-// gate (gate.ts), with protocol text turned into the text lib/accounts takes. What lib/accounts does
-// not have yet (aliases) throws NotAvailableError, which handlers report as their library failure.
+// gate (gate.ts), with protocol text turned into the text lib/accounts takes.
 import { addAliasDomain as accountsAddAliasDomain, addDomain, deleteDomain as accountsDeleteDomain, findDomain, isAlias } from '../accounts/index.ts';
 import { addUser as accountsAddUser, deleteUser as accountsDeleteUser, modifyUser, type UserChange } from '../accounts/users.ts';
 import { AddDomainError, AliasDomainError } from '../accounts/domains.ts';
-import { TempError, VA, VpopmailError } from '../exit.ts';
+import {
+  addAliasLine as accountsAddAliasLine,
+  deleteAlias as accountsDeleteAlias,
+  getAliasLines,
+  listAliases as accountsListAliases,
+  removeAliasLine as accountsRemoveAliasLine,
+  type AliasLine,
+} from '../accounts/aliases.ts';
+import { VA, VpopmailError } from '../exit.ts';
 import type { HandlerContext } from './context.ts';
 import { wireText } from './protocol.ts';
-
-export class NotAvailableError extends TempError {
-  override name = 'NotAvailableError';
-  constructor(what: string) {
-    super(`${what} is not available in this build yet`);
-  }
-}
 
 /** Protocol text (bytes) as the text lib/accounts takes, or a VA_BAD_CHAR error naming the field. */
 export function textOf(value: string, field: string): string {
@@ -79,47 +79,32 @@ export async function changeUser(ctx: HandlerContext, domain: string, user: stri
 }
 
 /** One delivery line of an alias (valias row, or a line of `<dom>/.qmail-<alias>`). */
-export interface AliasLine {
-  readonly alias: string;
-  readonly line: string;
-}
+export type { AliasLine } from '../accounts/aliases.ts';
 
-/**
- * The alias store, or NotAvailableError. --enable-valias builds (`valias = yes`) keep aliases in the
- * backend's valias table (SQL): the backend is the lib layer, and we call it. Otherwise aliases are
- * `<dom>/.qmail-<alias>` files, which lib/accounts is to own; until it does they are not available.
- */
-function valiasBackend(ctx: HandlerContext): HandlerContext['daemon']['backend'] {
-  const { config, backend } = ctx.daemon;
-  if (config.valias && backend.hasValiasTable) return backend;
-  throw new NotAvailableError('aliases in .qmail-<alias> files (lib/accounts)');
-}
+// Aliases live where lib/accounts says: the valias table (valias = yes on SQL) or .qmail-<alias>
+// files; the same calls valias and dotqmail2valias make.
 
 /** valias_insert: append one line to an alias. */
 export async function addAliasLine(ctx: HandlerContext, domain: string, alias: string, line: string): Promise<void> {
-  const backend = valiasBackend(ctx);
-  await ctx.daemon.gate.run(() => backend.addValiasLine(domain, alias, line));
+  await ctx.daemon.gate.run(() => accountsAddAliasLine(ctx.daemon.accounts, domain, alias, line));
 }
 
 /** valias_remove: remove the lines equal to `line` (exact match, not C's file-backend prefix match, D12). */
 export async function removeAliasLine(ctx: HandlerContext, domain: string, alias: string, line: string): Promise<boolean> {
-  const backend = valiasBackend(ctx);
-  return ctx.daemon.gate.run(() => backend.delValiasLine(domain, alias, line));
+  return ctx.daemon.gate.run(() => accountsRemoveAliasLine(ctx.daemon.accounts, domain, alias, line));
 }
 
 /** valias_delete: remove every line of the alias; false when it had none. */
 export async function deleteAlias(ctx: HandlerContext, domain: string, alias: string): Promise<boolean> {
-  const backend = valiasBackend(ctx);
-  return ctx.daemon.gate.run(() => backend.delValias(domain, alias));
+  return ctx.daemon.gate.run(() => accountsDeleteAlias(ctx.daemon.accounts, domain, alias));
 }
 
-/** Every line of every alias of the domain, by alias then insertion order (unavailable: throws at once). */
+/** Every line of every alias of the domain, by alias then insertion order. */
 export function listAliases(ctx: HandlerContext, domain: string): AsyncIterable<AliasLine> {
-  return valiasBackend(ctx).listValias(domain);
+  return accountsListAliases(ctx.daemon.accounts, domain);
 }
 
 /** The lines of one alias; undefined when it has none. */
 export async function getAlias(ctx: HandlerContext, domain: string, alias: string): Promise<string[] | undefined> {
-  const backend = valiasBackend(ctx);
-  return ctx.daemon.gate.run(() => backend.getValias(domain, alias));
+  return ctx.daemon.gate.run(() => getAliasLines(ctx.daemon.accounts, domain, alias));
 }

@@ -138,9 +138,19 @@ test('§10.4: a domain admin writes an autoresponder, makes its directory, adds 
   t.true(statSync(join(dom, 'INFO')).isDirectory());
 });
 
-test('with aliases in .qmail-<alias> files (cdb) the alias commands report that they wait for lib/accounts', async (t) => {
+test('with aliases in .qmail-<alias> files (cdb) the alias commands edit the files valias edits', async (t) => {
   const w = await world(t);
   const c = await w.as('postmaster');
-  t.is((await c.command('add_alias sales@example.com bob@example.com')).status, '-ERR 17.907 Alias Insertion Failed (aliases in .qmail-<alias> files (lib/accounts) is not available in this build yet)');
-  t.regex((await c.command('list_alias example.com')).status, /^-ERR 0\.2806 aliases in \.qmail-<alias> files/);
+  const dom = w.dirs['example.com'];
+  t.is((await c.command('add_alias sales@example.com bob@example.com')).status, '+OK ');
+  t.is((await c.command('add_alias sales@example.com &carol@example.net')).status, '+OK ');
+  t.is(readFileSync(join(dom, '.qmail-sales'), 'latin1'), 'bob@example.com\n&carol@example.net\n');
+  t.is(statSync(join(dom, '.qmail-sales')).mode & 0o777, 0o600);
+  const listed = await c.command('list_alias example.com');
+  t.is(listed.status, '+OK+');
+  t.true(listed.lines.includes('sales@example.com bob@example.com'));
+  t.is((await c.command('remove_alias sales@example.com bob@example.com')).status, '+OK ');
+  t.is(readFileSync(join(dom, '.qmail-sales'), 'latin1'), '&carol@example.net\n');
+  t.is((await c.command('delete_alias sales@example.com')).status, '+OK ');
+  t.throws(() => statSync(join(dom, '.qmail-sales')), { code: 'ENOENT' });
 });
