@@ -1,6 +1,6 @@
 // One mailbox's part of a bulletin run: the quota test, a copy written into tmp/ (fsynced by the
 // caller, in batches) and linked into new/, or a hard or symbolic link made straight into new/.
-import { closeSync, constants as fsc, fchmodSync, lstatSync, openSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, lstatSync, openSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { firstLine } from '../exit.ts';
 import type { Durable } from '../fs/durable.ts';
@@ -83,6 +83,36 @@ export function quotaOf(field: string): string | undefined {
 export function mailboxTarget(address: string, domainDir: string, dir: string, owner: Owner, quotaField: string): MailboxTarget {
   const home = isAbsolute(dir) ? dir : join(domainDir, dir);
   return { address, domainDir, home, maildir: `${home}/Maildir`, owner, quota: quotaOf(quotaField) };
+}
+
+/**
+ * vpopbull runs as root, and the domain's owner can plant symbolic links in its homes: a home,
+ * bucket, Maildir, new/ or tmp/ that links elsewhere would have root create (and, for copies, chown
+ * to the domain) files wherever it points, /etc/cron.d included. So, as root, each directory we are
+ * about to write into must be, once every link is followed, a directory of the domain's owner: a link
+ * to a directory of its own is harmless (the owner could write there anyway) and keeps Maildirs moved
+ * to other disks working, a link anywhere else refuses the mailbox. One stat per directory, where
+ * checking every component for links would cost four or more per mailbox. Missing directories are
+ * fine: remakeUserDir makes them below the domain, never through a symlink. (A link swapped in
+ * between this check and the write is not caught; switching to the owner's ids would be, but would
+ * cost hard links to a root-owned bulletin, which the kernel then refuses.) Not root, or a domain
+ * owned by root: nothing to guard, the caller can do no more than it could by hand.
+ */
+export function refuseSymlinkedMaildir(run: MailboxRun, target: MailboxTarget, subdirs: readonly ('new' | 'tmp')[]): void {
+  if (run.euid !== 0 || target.owner.uid === 0) return;
+  for (const sub of subdirs) {
+    const path = `${target.maildir}/${sub}`;
+    let st;
+    try {
+      st = statSync(path, { throwIfNoEntry: false });
+    } catch {
+      continue; // ENOTDIR, EACCES...: the write itself will fail and say so
+    }
+    if (st === undefined) continue;
+    if (!st.isDirectory() || st.uid !== target.owner.uid) {
+      throw copyFailure(target, `${path} is not a directory of the domain's owner (uid ${target.owner.uid}, found uid ${st.uid}): refusing to follow a link out of the domain`);
+    }
+  }
 }
 
 /** vmake_maildir (layout.md §7): recreate what is missing of the home and its Maildir. */
@@ -233,6 +263,7 @@ function unlinkQuiet(path: string): void {
  */
 export function writeCopy(run: MailboxRun, target: MailboxTarget, headers: Uint8Array | undefined): PendingCopy {
   const bulletin = run.bulletin;
+  if (run.mode !== 'copy') refuseSymlinkedMaildir(run, target, ['tmp']); // a fallback copy: tmp/ was not checked yet
   const sizeBytes = (headers?.length ?? 0) + bulletin.sizeBytes;
   let remade = false;
   let fd = -1;

@@ -24,6 +24,7 @@ import {
   commitCopy,
   linkBulletin,
   mailboxTarget,
+  refuseSymlinkedMaildir,
   MailboxError,
   recordDelivery,
   writeCopy,
@@ -214,6 +215,8 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
     const r = run!;
     try {
       const target = mailboxTarget(address, info.dir, account.dir, { uid: info.uid, gid: info.gid }, account.quota);
+      // As root, never write through a link the domain's owner planted (copies and maildirsize use tmp/).
+      refuseSymlinkedMaildir(r, target, req.mode === 'copy' || target.quota !== undefined ? ['new', 'tmp'] : ['new']);
       const item: Item = { address, target };
       const headers = req.mode === 'copy' ? copyHeaders(address, r.bulletin.hasDate ? undefined : dateLineNow()) : undefined;
       if (target.quota !== undefined) {

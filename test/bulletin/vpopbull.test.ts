@@ -1,6 +1,6 @@
 // vpopbull in-process: modes, headers, links, exclusions, quota, domain selection, start-up checks.
 import test from 'ava';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addAliasDomain } from '../../lib/accounts/domains.ts';
@@ -411,4 +411,36 @@ test('a damaged vpasswd stops that domain with a message, the next domain is sti
   t.is(r.code, 111);
   t.regex(r.err, /^vpopbull: catch\.test: stopped: .*vpasswd line 2/m);
   t.is(r.out, 'postmaster@catch.test\npostmaster@path.test\n');
+});
+
+test('as root, a Maildir that links out of the domain owner\'s directories is refused; one moved to another directory of the owner is served', async (t) => {
+  if (!isRoot) {
+    t.pass('the guard applies to root only');
+    return;
+  }
+  const w = await goldenBulletinWorld(t);
+  write(w, 'b.txt', BULLETIN_DATED_TXT);
+  const outside = join(w.root, 'outside'); // root's
+  for (const s of ['new', 'cur', 'tmp']) mkdirSync(join(outside, 'Maildir', s), { recursive: true });
+  const moved = join(w.root, 'bigdisk', 'dave'); // the owner's, elsewhere
+  for (const s of ['new', 'cur', 'tmp']) mkdirSync(join(moved, 'Maildir', s), { recursive: true });
+  for (const d of [join(w.root, 'bigdisk'), moved, join(moved, 'Maildir'), ...['new', 'cur', 'tmp'].map((s) => join(moved, 'Maildir', s))]) chownSync(d, 89, 89);
+  const dir = domainDirOf(w, 'example.test');
+  rmSync(join(dir, 'alice', 'Maildir'), { recursive: true });
+  symlinkSync(join(outside, 'Maildir'), join(dir, 'alice', 'Maildir')); // a whole Maildir
+  rmSync(join(dir, 'bob', 'Maildir', 'new'), { recursive: true });
+  symlinkSync(join(outside, 'Maildir', 'new'), join(dir, 'bob', 'Maildir', 'new')); // only new/ (bob has a quota)
+  rmSync(join(dir, 'dave'), { recursive: true });
+  symlinkSync(moved, join(dir, 'dave')); // the home, to the owner's own directory
+  for (const mode of ['-c', '-h', '-s']) {
+    const r = await vpopbull(w, ['-V', mode, '-f', 'b.txt', 'example.test']);
+    t.is(r.code, 0);
+    t.regex(r.err, /^alice@example\.test: ERROR COPYING TO \S+\/alice \(\S+\/alice\/Maildir\/(new|tmp) is not a directory of the domain's owner \(uid 89, found uid 0\): refusing to follow a link out of the domain\)$/m, mode);
+    t.regex(r.err, /^bob@example\.test: ERROR COPYING TO /m, mode);
+    t.false(lines(r.out).includes('alice@example.test'));
+    t.true(lines(r.out).includes('dave@example.test'), `${mode}: a Maildir moved to the owner's own directory is served`);
+  }
+  t.deepEqual(readdirSync(join(outside, 'Maildir', 'new')), [], 'nothing written through the links');
+  t.deepEqual(readdirSync(join(outside, 'Maildir', 'tmp')), []);
+  t.is(readdirSync(join(moved, 'Maildir', 'new')).length, 3);
 });
