@@ -1,6 +1,6 @@
 // `<home>/lastauth` (layout.md §10): the last login's client IP as the content (no newline) and its
 // time as the file's mtime.
-import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, openSync, readSync, statSync, constants as fsc } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, lstatSync, openSync, readSync, constants as fsc } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TempError } from '../exit.ts';
 import { DURABLE, fsyncDirSync, unlinkQuiet, type Durable } from '../fs/durable.ts';
@@ -50,7 +50,10 @@ export function writeLastauth(homeDir: string, ip: string, timeSec: number, opti
   const durable = options.durable ?? DURABLE;
   let mode = options.mode ?? 0o600;
   try {
-    mode = statSync(path).mode & 0o7777;
+    // lstat: a symlink planted there is replaced by the rename, so its target's mode is not ours to
+    // copy (vchkpw runs as root); and never the set-id bits of whatever was there
+    const st = lstatSync(path);
+    if (st.isFile()) mode = st.mode & 0o777;
   } catch {
     // new file: the given mode
   }
