@@ -4,6 +4,7 @@
 // they are missing (never overwriting the operator's).
 import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { tcpRulesFile } from '../lib/relay/tcprules.ts';
 
 interface BuildInfo {
   readonly executables: readonly { readonly file: string; readonly runtime: string; readonly programs: readonly string[] }[];
@@ -74,6 +75,13 @@ Policy = Passwords must be at least one character long
 Length >= 1
 `;
 
+/**
+ * The static SMTP rules a roaming-users install starts with (layout.md: configure writes this
+ * when no TCP_FILE exists): every roaming login rebuilds tcp.smtp.cdb from this file plus the
+ * open-smtp entries, so without it the first POP3 login would take relaying away from localhost.
+ */
+const TCP_SMTP = '127.:allow,RELAYCLIENT=""\n';
+
 function main(): void {
   const args = process.argv.slice(2);
   let prefix: string | undefined;
@@ -133,12 +141,21 @@ function main(): void {
     process.stdout.write(`installed ${e.programs.join(' ')} (${e.runtime}) mode ${isSetid ? '4711' : '0711'}\n`);
   }
 
-  for (const [name, text] of [['vlimits.default', VLIMITS_DEFAULT], ['password_strength.conf', PASSWORD_STRENGTH]] as const) {
+  // Owners as C's install leaves them: vlimits.default is vpopmail's (vmoddomlimits -d rewrites
+  // it), the files only read stay the installer's.
+  const etcFiles: [string, string, boolean][] = [
+    ['vlimits.default', VLIMITS_DEFAULT, true],
+    ['password_strength.conf', PASSWORD_STRENGTH, false],
+  ];
+  // Only when no TCP_FILE exists at all: a new ~vpopmail/etc/tcp.smtp would shadow /etc/tcp.smtp.
+  const tcpFile = tcpRulesFile({ etcDir: etc });
+  if (tcpFile === join(etc, 'tcp.smtp')) etcFiles.push(['tcp.smtp', TCP_SMTP, false]);
+  for (const [name, text, vpopmailOwned] of etcFiles) {
     const path = join(etc, name);
     if (existsSync(path)) continue;
     writeFileSync(path, text, { mode: 0o644 });
     chmodSync(path, 0o644);
-    own(path);
+    if (vpopmailOwned) own(path);
     process.stdout.write(`installed ${path}\n`);
   }
 }
