@@ -244,6 +244,36 @@ test('a deliberate difference is allowed only where it says and with the value i
   t.is(compare(transcript(BASE), transcript(ours), exp('111')).length, 1);
 });
 
+test('a deliberate difference can pin the changed lines of a long output instead of all of it', (t) => {
+  const ours = BASE.map((s, k) => (k === 2 ? { ...s, stdout: vuserinfo(HASH_B, '2') } : s));
+  const exp = (changes: readonly string[]): Expectations => ({
+    ...STRICT_EXPECTATIONS,
+    deliberate: [{ step: 3, aspect: 'stdout', changes, anchor: 'exit-codes', reason: 'uid 2 on purpose' }],
+  });
+  t.deepEqual(compare(transcript(BASE), transcript(ours), exp(['@ line 4', '- uid:    1', '+ uid:    2'])), []);
+  t.is(compare(transcript(BASE), transcript(ours), exp(['@ line 4', '- uid:    1', '+ uid:    3'])).length, 1);
+  // A further change beside the pinned one is not allowed.
+  const more = BASE.map((s, k) => (k === 2 ? { ...s, stdout: vuserinfo(HASH_B, '2', 'other') } : s));
+  t.is(compare(transcript(BASE), transcript(more), exp(['@ line 4', '- uid:    1', '+ uid:    2'])).length, 1);
+});
+
+test("our 16-character-salt hashes are masked like C's, and so are the 8 bytes they add to a cdb record", (t) => {
+  const ours16 = `$6$abcdefghABCDEFGH$${'Z'.repeat(86)}`;
+  const oursTranscript = BASE.map((s, k) => (k === 2 ? { ...s, stdout: vuserinfo(ours16) } : s));
+  t.is(compare(transcript(BASE), transcript(oursTranscript)).length, 1);
+  t.deepEqual(compare(transcript(BASE), transcript(oursTranscript), { ...STRICT_EXPECTATIONS, oursMasks: EXPECTATIONS.oursMasks }), []);
+  const listing = 'f600 89 89 2258 x /home/vpopmail/domains/example.test/vpasswd.cdb';
+  const golden = makeTree(t, [{ listing, cdb: [['alice', vpasswdLine(HASH_A)]] }]);
+  const oursMask = makeMasker([], EXPECTATIONS.oursMasks);
+  const ours = (line: string) => makeTree(t, [{ listing, cdb: [['alice', line]] }], oursMask);
+  t.deepEqual(compareTrees(golden, ours(vpasswdLine(ours16)), STRICT_EXPECTATIONS), []);
+  const d = compareTrees(golden, ours(vpasswdLine(ours16, '7')), STRICT_EXPECTATIONS);
+  t.is(d.length, 1);
+  t.like(d[0], { aspect: 'content' });
+  // C's 8-character form on our side keeps its own length: only the 16-character form is shortened.
+  t.deepEqual(compareTrees(golden, ours(vpasswdLine(HASH_B)), STRICT_EXPECTATIONS), []);
+});
+
 test('deliberate differences whose anchor is not a COMPATIBILITY.md heading are named', (t) => {
   const exp: Expectations = {
     ...STRICT_EXPECTATIONS,

@@ -13,6 +13,7 @@ import {
   formatSummary,
   loadGolden,
   missingAnchors,
+  REPLAY_TIMEOUT_MS,
   replayGolden,
   type Difference,
   type GoldenRun,
@@ -23,13 +24,18 @@ import { EXPECTATIONS } from './golden-expectations.ts';
 const golden = loadGolden();
 const programs = [...new Set(golden.transcript.steps.map((s) => s.program))];
 const keep = process.env['GOLDEN_KEEP'] === '1';
+/**
+ * Each test waits for the one replay: run.sh's limit plus the install step and the comparison.
+ * t.timeout also lifts ava's global inactivity timeout (package.json) for that long.
+ */
+const TEST_TIMEOUT_MS = REPLAY_TIMEOUT_MS + 120_000;
 
 let replay: Replay | undefined;
 let outcome: Promise<GoldenRun> | undefined;
 
 function run(): Promise<GoldenRun> {
   outcome ??= (async () => {
-    replay = await replayGolden({ projectRoot: PROJECT_ROOT, distDir: DIST, keep, timeoutMs: 150_000 });
+    replay = await replayGolden({ projectRoot: PROJECT_ROOT, distDir: DIST, keep, timeoutMs: REPLAY_TIMEOUT_MS });
     return compareRun(replay, EXPECTATIONS);
   })();
   return outcome;
@@ -50,6 +56,7 @@ const report = (text: string) => `\n${text}`;
 const built = () => new Set(buildInfo().programs);
 
 test(`the replay runs all ${golden.transcript.steps.length} golden steps with the golden commands and host name`, async (t) => {
+  t.timeout(TEST_TIMEOUT_MS);
   const r = await run();
   t.log(`replay took ${replay!.seconds.toFixed(1)} s${keep ? `; kept in ${replay!.root}` : ''}`);
   t.log(formatSummary(r.steps, r.tree));
@@ -65,6 +72,7 @@ test(`the replay runs all ${golden.transcript.steps.length} golden steps with th
 for (const program of programs) {
   const count = golden.transcript.steps.filter((s) => s.program === program).length;
   test(`${program}: its ${count} golden steps give C's exit codes, output streams, outputs and recorded state`, async (t) => {
+    t.timeout(TEST_TIMEOUT_MS);
     const r = await run();
     const mine = failing(r.steps.differences.filter((d) => d.program === program));
     if (mine.length > 0) t.fail(report(formatDifferences(mine, r.steps, { maxPerProgram: 30, maxLines: 6, built: built() })));
@@ -73,6 +81,7 @@ for (const program of programs) {
 }
 
 test('the final tree matches C: masked contents, decoded cdb files, types, modes, owners, sizes, symlinks', async (t) => {
+  t.timeout(TEST_TIMEOUT_MS);
   const r = await run();
   const mine = failing(r.tree);
   if (mine.length > 0) t.fail(report(formatDifferences(mine, r.steps, { maxPerProgram: 40, maxLines: 6 })));
