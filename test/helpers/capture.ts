@@ -5,11 +5,9 @@
 //
 // The run is ava's main process (every worker is forked from it, so `process.ppid` names it), or
 // VPOPMAIL_TEST_RUN when set. Directories of runs whose main process is gone are removed on first use.
-import test from 'ava';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 export const CAPTURE_ROOT = join(tmpdir(), 'vpopmail-ts-capture');
 
@@ -76,15 +74,15 @@ export function captureDir(): string {
   return dir;
 }
 
+/**
+ * The test file on the stack (`test/.../x.test.ts`): helpers are called from a test. Read from a
+ * stack trace rather than ava's test.meta, so that this module also loads in child processes.
+ */
 function currentTestFile(): string {
-  try {
-    const file = test.meta.file;
-    const path = file.startsWith('file:') ? fileURLToPath(file) : file;
-    const at = path.lastIndexOf('/test/');
-    return at < 0 ? path : path.slice(at + 1);
-  } catch {
-    return 'unknown';
-  }
+  const stack = new Error().stack ?? '';
+  const m = /(?:file:\/\/)?(\/[^\s():]*\/test\/[^\s():]*\.test\.ts)/.exec(stack);
+  if (m === null) return 'unknown';
+  return m[1]!.slice(m[1]!.lastIndexOf('/test/') + 1);
 }
 
 function cut(text: string): { text: string; cut: boolean } {
