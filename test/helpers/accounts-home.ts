@@ -11,6 +11,7 @@ import { loadConfig, type Config } from '../../lib/config.ts';
 import { compileUsersCdb } from '../../lib/store/assign.ts';
 import { parseVpasswdLine } from '../../lib/store/vpasswd.ts';
 import { tempDir, tinycdbDump } from './cdb-tools.ts';
+import { recordOutput } from './capture.ts';
 import { binPath } from './dist.ts';
 
 export interface Home {
@@ -72,12 +73,14 @@ export function programPath(program: string): string {
 
 /** Run a built program against the home; stdin /dev/null unless given. */
 export function run(home: Home, program: string, args: readonly string[], opts: { input?: string; env?: Record<string, string> } = {}): SpawnSyncReturns<string> {
-  return spawnSync(programPath(program), args, {
+  const r = spawnSync(programPath(program), args, {
     env: { ...home.env, ...opts.env },
     encoding: 'utf8',
     input: opts.input ?? '',
     cwd: home.root,
   });
+  recordOutput(program, args, r.stdout, r.stderr); // for the secrets check (capture.ts)
+  return r;
 }
 
 /** Every file and directory below `dir` with type, mode, uid and gid, for tree comparisons. */

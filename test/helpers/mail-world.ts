@@ -9,6 +9,7 @@ import { addDomain } from '../../lib/accounts/domains.ts';
 import { addUser } from '../../lib/accounts/users.ts';
 import { createCdbBackend } from '../../lib/backends/cdb.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
+import { fd3Secret, noteSecret, recordOutput } from './capture.ts';
 import { binPath } from './dist.ts';
 
 export interface MailWorld {
@@ -53,17 +54,21 @@ export async function mailWorld(t: ExecutionContext, settings = ''): Promise<Mai
       return ctx;
     },
     async addDomain(domain, postmasterPassword = 'pm-secret', options = {}) {
+      noteSecret(postmasterPassword); // for the secrets check (capture.ts): no program may print it
       const r = await addDomain(ctx, {
         domain,
         uid: options.uid ?? 89,
         gid: options.gid ?? 89,
         postmaster: { password: { clear: postmasterPassword } },
       });
+      noteSecret(r.postmaster.passwd);
       return r.domain.dir;
     },
     async addUser(address, password, options = {}) {
       const [user, domain] = address.split('@') as [string, string];
-      await addUser(ctx, { domain, user, password: { clear: password }, ...options });
+      noteSecret(password);
+      const r = await addUser(ctx, { domain, user, password: { clear: password }, ...options });
+      noteSecret(r.entry.passwd);
     },
     settings(text) {
       writeFileSync(join(vhome, 'etc', 'vpopmail.conf'), text);
@@ -90,7 +95,7 @@ export function runProgram(world: MailWorld, program: string, args: readonly str
     fd3 = openSync(file, 'r');
   }
   try {
-    return spawnSync(binPath(program), [...args], {
+    const r = spawnSync(binPath(program), [...args], {
       env: { ...world.env, ...options.env },
       cwd: options.cwd ?? world.root,
       encoding: 'utf8',
@@ -98,6 +103,10 @@ export function runProgram(world: MailWorld, program: string, args: readonly str
       stdio: fd3 === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', fd3],
       timeout: 60_000,
     });
+    // Kept for the final secrets check (test/security/output-secrets.test.ts, capture.ts).
+    const own = options.fd3 === undefined ? undefined : fd3Secret(options.fd3);
+    recordOutput(program, args, r.stdout, r.stderr, own === undefined ? {} : { ownSecrets: [own] });
+    return r;
   } finally {
     if (fd3 !== undefined) closeSync(fd3);
   }
