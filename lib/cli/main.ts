@@ -34,27 +34,45 @@ export function scrubRuntimeEnv(env: NodeJS.ProcessEnv): void {
   for (const key of Object.keys(env)) if (RUNTIME_ENV.test(key)) delete env[key];
 }
 
-type Execve = (file: string, args: string[], env: Record<string, string>) => never;
-
 /**
- * A set-id program whose caller left runtime variables in the environment starts itself afresh
- * without them. Scrubbing process.env is not enough: the runtime has already read some of them
- * during its own start (Node's NODE_V8_COVERAGE writes a root-owned file into the caller's
- * directory at exit, and even just before an exec, unless stopped).
+ * A set-id program whose caller left runtime variables in the environment runs itself afresh
+ * without them, as a child, and exits as the child did. Scrubbing process.env is not enough: the
+ * runtime has already read some of them during its own start (Node's NODE_V8_COVERAGE would write
+ * a root-owned file into the caller's directory at exit). An exec would not do either: Node marks
+ * every descriptor it inherited close-on-exec, so vchkpw would lose fd 3 and fd 4; a spawned child
+ * is given them explicitly. Bun has no such late readers and is only scrubbed.
  */
 function restartWithoutRuntimeEnv(): void {
   const dirty = Object.keys(process.env).filter((k) => RUNTIME_ENV.test(k));
-  if (dirty.length === 0) return;
-  const execve = (process as unknown as { execve?: Execve }).execve;
-  if (typeof execve !== 'function') return;
-  // Node's execve still writes the coverage profile NODE_V8_COVERAGE asked for: stop it first.
-  if (process.env.NODE_V8_COVERAGE !== undefined) {
-    const v8 = (process as unknown as { getBuiltinModule?: (id: string) => { stopCoverage?: () => void } }).getBuiltinModule?.('node:v8');
-    v8?.stopCoverage?.();
-  }
+  if (dirty.length === 0 || process.versions.bun !== undefined) return;
+  const builtin = (process as unknown as { getBuiltinModule: (id: string) => unknown }).getBuiltinModule;
+  const coverage = process.env.NODE_V8_COVERAGE !== undefined;
+  if (coverage) (builtin('node:v8') as { stopCoverage: () => void }).stopCoverage();
+  const fs = builtin('node:fs') as typeof import('node:fs');
+  const cp = builtin('node:child_process') as typeof import('node:child_process');
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !RUNTIME_ENV.test(k)) clean[k] = v;
-  execve.call(process, process.execPath, [process.argv0, ...process.argv.slice(2)], clean);
+  // Node hands NODE_V8_COVERAGE on to every child it spawns, whatever env it is given, unless it
+  // is gone from process.env itself; a child that still saw it would restart again, forever.
+  scrubRuntimeEnv(process.env);
+  // The caller's descriptors beyond stdio: fd 3 carries the login, fd 4 Dovecot's reply channel.
+  // Where the caller left a gap, Node's start put its event loop there (an anon inode): not handed
+  // on. Node's own pipes come later, from fd 5 on, and so are never passed either.
+  const stdio: (number | 'inherit' | 'ignore')[] = ['inherit', 'inherit', 'inherit'];
+  for (let fd = 3; fd <= 4; fd++) {
+    let target = '';
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      target = '';
+    }
+    stdio[fd] = target === '' || target.startsWith('anon_inode:') ? 'ignore' : fd;
+  }
+  while (stdio.length > 3 && stdio[stdio.length - 1] === 'ignore') stdio.pop();
+  const r = cp.spawnSync(process.execPath, process.argv.slice(2), { argv0: process.argv0, env: clean, stdio });
+  // Stopping coverage makes Node complain on stderr at exit; that is runtime noise, not our log.
+  if (coverage) fs.closeSync(2);
+  process.exit(r.status ?? 111);
 }
 
 function isSetId(): boolean {

@@ -217,9 +217,8 @@ test('a set-uid root vchkpw run by nobody with LD_*, locale, TZ, OpenSSL, path a
   count(r.status === 0 && h.pwned().length === 0);
 });
 
-// Fails today: lib/cli/main.ts restarts a set-id start that sees NODE_*/BUN_* variables with
-// process.execve, but Node marks inherited descriptors close-on-exec, so the restarted vchkpw has
-// lost fd 3 and answers 11 ("no login data"); the caller's code is not loaded, but no one logs in.
+// Node marks inherited descriptors close-on-exec and hands NODE_V8_COVERAGE on to its children:
+// the clean restart must still get fd 3 to the program and must not restart forever.
 test('a set-uid root vchkpw run by nobody with NODE_OPTIONS, BUN_OPTIONS and NODE_V8_COVERAGE set loads nothing of the caller\'s and still reads fd 3 and logs in', async (t) => {
   const { r, h } = await setUidLogin(t, (x) => x.env);
   t.deepEqual(h.pwned(), [], "no code or file of the caller's was used");
