@@ -1,26 +1,30 @@
 // Challenge/response checks against a clear-text password (spec/passwords.md §3.3): CRAM-MD5 for
 // SMTP AUTH, APOP for POP3. Both need the clear field, which only clear-password builds keep.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { nodeCrypto } from './node-crypto.ts';
 
 function bytes(s: string | Uint8Array): Uint8Array {
   return typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
 }
 
-/** Exact string equality without an early exit; the length is not secret. */
+/**
+ * Exact string equality without an early exit; the length is not secret. In plain JS (every code unit
+ * XORed, the differences ORed) so that verifying a password does not load node:crypto.
+ */
 export function constantTimeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
 }
 
 /** CRAM-MD5: lower-case hex HMAC-MD5 with key = clear password, data = challenge. */
 export function cramMd5Response(clear: string | Uint8Array, challenge: string | Uint8Array): string {
-  return createHmac('md5', bytes(clear)).update(bytes(challenge)).digest('hex');
+  return nodeCrypto().createHmac('md5', bytes(clear)).update(bytes(challenge)).digest('hex');
 }
 
 /** APOP: lower-case hex MD5(timestamp ‖ clear password). */
 export function apopDigest(clear: string | Uint8Array, timestamp: string | Uint8Array): string {
-  return createHash('md5').update(bytes(timestamp)).update(bytes(clear)).digest('hex');
+  return nodeCrypto().createHash('md5').update(bytes(timestamp)).update(bytes(clear)).digest('hex');
 }
 
 /** Does `response` equal the expected CRAM-MD5 digest exactly (C compares the strings; upper case fails)? */

@@ -3,8 +3,9 @@
 // result is fastest (a Buffer result costs an allocation per call, createHash() an object); on Bun,
 // Bun.SHA512.hash() writing into our own array is fastest. The pure-TS SHA-512 is the fallback.
 // vchkpw verifies once per process, so the cold (not yet compiled) cost counts as much as the warm one.
-import * as nodeCrypto from 'node:crypto';
+import { nodeCrypto } from './node-crypto.ts';
 import { newSha512Work, reserveSha512, sha512Padded } from './sha512.ts';
+import { hasWasm, ShaMachine } from './sha-wasm.ts';
 
 export type DigestName = 'sha512' | 'sha256' | 'md5';
 
@@ -15,7 +16,7 @@ export type DigestName = 'sha512' | 'sha256' | 'md5';
 export type Digest = (data: Uint8Array, out: Buffer) => void;
 
 /** How a digest is computed; 'auto' picks the fastest the current runtime offers. */
-export type DigestImpl = 'auto' | 'bun' | 'node-hash' | 'node-create-hash' | 'pure-ts';
+export type DigestImpl = 'auto' | 'bun' | 'node-hash' | 'node-create-hash' | 'wasm' | 'pure-ts';
 
 export const DIGEST_SIZE: Readonly<Record<DigestName, number>> = { sha512: 64, sha256: 32, md5: 16 };
 
@@ -35,7 +36,7 @@ function bunGlobal(): BunGlobal | undefined {
 }
 
 function nodeHash(): HashFn | undefined {
-  const fn = (nodeCrypto as { hash?: unknown }).hash;
+  const fn = (nodeCrypto() as { hash?: unknown }).hash;
   return typeof fn === 'function' ? (fn as HashFn) : undefined;
 }
 
@@ -45,6 +46,7 @@ export function availableDigestImpls(name: DigestName): DigestImpl[] {
   if (bunGlobal() !== undefined) out.push('bun');
   if (nodeHash() !== undefined) out.push('node-hash');
   out.push('node-create-hash');
+  if (name !== 'md5' && hasWasm()) out.push('wasm');
   if (name === 'sha512') out.push('pure-ts');
   return out;
 }
@@ -70,10 +72,21 @@ export function makeDigest(name: DigestName, impl: DigestImpl = 'auto'): Digest 
         out.write(hash(name, data, 'latin1'), 0, out.length, 'latin1');
       };
     }
-    case 'node-create-hash':
+    case 'node-create-hash': {
+      const { createHash } = nodeCrypto();
       return (data, out) => {
-        out.set(nodeCrypto.createHash(name).update(data).digest());
+        out.set(createHash(name).update(data).digest());
       };
+    }
+    case 'wasm': {
+      if (name === 'md5') throw new Error('digest: no wasm md5');
+      // Our SHA-2 compression in wasm, one call per message; the message is wiped after each.
+      const machine = new ShaMachine(name === 'sha512' ? 512 : 256);
+      return (data, out) => {
+        machine.digest([data], out);
+        machine.wipe();
+      };
+    }
     case 'pure-ts': {
       if (name !== 'sha512') throw new Error(`digest: no pure-TS ${name}`);
       const work = newSha512Work();

@@ -1,13 +1,13 @@
 // Salts and random passwords from a CSPRNG (C used rand() seeded with time and pid: spec/passwords.md
 // §8.1). The source is injectable so tests can fix it.
-import { randomBytes } from 'node:crypto';
 import { VA, VpopmailError } from '../exit.ts';
 import { CRYPT64 } from './crypt64.ts';
+import { nodeCrypto } from './node-crypto.ts';
 
 /** n random bytes. */
 export type RandomSource = (n: number) => Uint8Array;
 
-export const defaultRandom: RandomSource = (n) => randomBytes(n);
+export const defaultRandom: RandomSource = (n) => nodeCrypto().randomBytes(n);
 
 /** C's alphabet for `-r[len]` passwords (spec/passwords.md §3.5), 68 characters. */
 export const RANDOM_PASSWORD_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.@!#%*';

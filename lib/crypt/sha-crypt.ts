@@ -3,6 +3,7 @@
 // (default 5000, clamped to 1000..999999999 as glibc does).
 import { encodeGroups } from './crypt64.ts';
 import { DIGEST_SIZE, makeDigest, type Digest, type DigestImpl } from './digest.ts';
+import { hasWasm, ShaMachine, type ShaBits } from './sha-wasm.ts';
 
 export const SHA_CRYPT_DEFAULT_ROUNDS = 5000;
 export const SHA_CRYPT_MIN_ROUNDS = 1000;
@@ -84,17 +85,28 @@ function repeatTo(block: Uint8Array, len: number): Uint8Array {
  * crypt(3) for a `$5$`/`$6$` setting: the full hash string, or undefined when the setting is not one.
  * `password` is the exact byte string (crypt() in index.ts has refused a NUL, which crypt(3) could not see).
  */
-export function shaCrypt(password: Uint8Array, setting: string, impl: DigestImpl = 'auto'): string | undefined {
+export function shaCrypt(password: Uint8Array, setting: string, impl: ShaCryptImpl = 'auto'): string | undefined {
   const s = parseShaCryptSetting(setting);
   if (s === undefined) return undefined;
   const name = s.bits === 512 ? 'sha512' : 'sha256';
-  const digest = makeDigest(name, impl);
-  const n = DIGEST_SIZE[name];
   const salt = Uint8Array.from(s.salt, (c) => c.charCodeAt(0)); // the caller checked: ASCII only
-  const sum = shaCryptDigest(password, salt, s.rounds, n, digest);
+  const chosen = impl === 'auto' ? preferredShaCryptImpl() : impl;
+  const sum =
+    chosen === 'wasm-rounds'
+      ? shaCryptDigestWasm(password, salt, s.rounds, s.bits)
+      : shaCryptDigest(password, salt, s.rounds, DIGEST_SIZE[name], makeDigest(name, chosen));
   const out = `${formatShaCryptSetting(s)}$${encodeGroups(sum, s.bits === 512 ? GROUPS_512 : GROUPS_256)}`;
   sum.fill(0);
   return out;
+}
+
+/** How SHA-crypt is computed: a digest per round from JS, or the whole round loop in wasm. */
+export type ShaCryptImpl = DigestImpl | 'wasm-rounds';
+
+/** What 'auto' means on this runtime, decided at call time. */
+export function preferredShaCryptImpl(): ShaCryptImpl {
+  if ((globalThis as { Bun?: unknown }).Bun !== undefined) return 'bun';
+  return hasWasm() ? 'wasm-rounds' : 'auto';
 }
 
 function hashOf(digest: Digest, n: number, data: Uint8Array): Uint8Array {
@@ -147,4 +159,66 @@ function shaCryptDigest(p: Uint8Array, s: Uint8Array, rounds: number, n: number,
   c.set(slots[k]!);
   for (const a of wipe) if (a !== c) a.fill(0);
   return c;
+}
+
+/** `part` copied to mem at `off`; returns the offset after it. */
+function put(mem: Uint8Array, part: Uint8Array, off: number): number {
+  mem.set(part, off);
+  return off + part.length;
+}
+
+/** The same digest as shaCryptDigest, with every hash and the whole round loop in one wasm instance. */
+export function shaCryptDigestWasm(p: Uint8Array, s: Uint8Array, rounds: number, bits: ShaBits): Uint8Array {
+  const x = new ShaMachine(bits);
+  const { data, digestBytes: n, blockBytes, wordBytes, meta, h } = x.layout;
+  const b = new Uint8Array(n);
+  const c = new Uint8Array(n);
+  const dp = new Uint8Array(n);
+  const ds = new Uint8Array(n);
+  const wipe: Uint8Array[] = [b, c, dp, ds];
+  try {
+    x.digest([p, s, p], b);
+    const aParts = [p, s, repeatTo(b, p.length)];
+    wipe.push(aParts[2]!);
+    for (let len = p.length; len > 0; len >>>= 1) aParts.push(len & 1 ? b : p);
+    x.digest(aParts, c);
+    x.digest(new Array<Uint8Array>(p.length).fill(p), dp);
+    x.digest(new Array<Uint8Array>(16 + c[0]!).fill(s), ds);
+    const pp = repeatTo(dp, p.length);
+    const ss = repeatTo(ds, s.length);
+    wipe.push(pp, ss);
+
+    // The 42 round messages, padded, with C's slot zero; the module writes C into it each round.
+    let end = data;
+    for (let r = 0; r < 42; r++) end += x.padded(n + (r % 3 !== 0 ? ss.length : 0) + (r % 7 !== 0 ? pp.length : 0) + pp.length);
+    const mem = x.reserve(end);
+    const table = new DataView(mem.buffer, meta, 42 * 16);
+    let at = data;
+    for (let r = 0; r < 42; r++) {
+      const odd = (r & 1) === 1;
+      let off = odd ? put(mem, pp, at) : at;
+      const cAt = odd ? off + (r % 3 !== 0 ? ss.length : 0) + (r % 7 !== 0 ? pp.length : 0) : at;
+      if (!odd) off = put(mem, c, off); // any bytes: the module overwrites the slot before each use
+      if (r % 3 !== 0) off = put(mem, ss, off);
+      if (r % 7 !== 0) off = put(mem, pp, off);
+      off = put(mem, odd ? c : pp, off);
+      const total = x.pad(at, off - at);
+      const word = cAt - ((cAt - at) % wordBytes);
+      table.setInt32(r * 16, at, true);
+      table.setInt32(r * 16 + 4, total / blockBytes, true);
+      table.setInt32(r * 16 + 8, word, true);
+      table.setInt32(r * 16 + 12, (cAt - word) * 8, true);
+      at += total;
+    }
+    x.bswap(data, (end - data) / wordBytes);
+    mem.set(c, h);
+    x.bswap(h, n / wordBytes);
+    x.rounds(rounds);
+    const out = new Uint8Array(n);
+    x.readH(out);
+    return out;
+  } finally {
+    for (const a of wipe) a.fill(0);
+    x.wipe();
+  }
 }

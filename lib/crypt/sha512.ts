@@ -3,7 +3,7 @@
 // is 2-5x slower than native, warm and cold (scripts/bench/crypt.bench.ts).
 
 /** Round constants K[0..79] as (high, low) 32-bit pairs (FIPS 180-4 §4.2.3). */
-const K = Int32Array.of(
+export const SHA512_K = Int32Array.of(
   0x428a2f98, 0xd728ae22, 0x71374491, 0x23ef65cd, 0xb5c0fbcf, 0xec4d3b2f, 0xe9b5dba5, 0x8189dbbc,
   0x3956c25b, 0xf348b538, 0x59f111f1, 0xb605d019, 0x923f82a4, 0xaf194f9b, 0xab1c5ed5, 0xda6d8118,
   0xd807aa98, 0xa3030242, 0x12835b01, 0x45706fbe, 0x243185be, 0x4ee4b28c, 0x550c7dc3, 0xd5ffb4e2,
@@ -27,7 +27,7 @@ const K = Int32Array.of(
 );
 
 /** Initial hash value H(0) as (high, low) pairs (FIPS 180-4 §5.3.5). */
-const H0 = Int32Array.of(
+export const SHA512_H0 = Int32Array.of(
   0x6a09e667, 0xf3bcc908, 0xbb67ae85, 0x84caa73b, 0x3c6ef372, 0xfe94f82b, 0xa54ff53a, 0x5f1d36f1,
   0x510e527f, 0xade682d1, 0x9b05688c, 0x2b3e6c1f, 0x1f83d9ab, 0xfb41bd6b, 0x5be0cd19, 0x137e2179,
 );
@@ -72,7 +72,7 @@ export function sha512Padded(work: Sha512Work, len: number, out: Uint8Array, out
   buf[total - 3] = bits >>> 16;
   buf[total - 2] = bits >>> 8;
   buf[total - 1] = bits;
-  h.set(H0);
+  h.set(SHA512_H0);
   for (let off = 0; off < total; off += 128) compress(h, w, buf, off);
   for (let i = 0; i < 16; i++) {
     const v = h[i]!;
@@ -128,8 +128,8 @@ function compress(h: Int32Array, w: Int32Array, buf: Uint8Array, off: number): v
     const chh = (eh & fh) ^ (~eh & gh);
     const chl = (el & fl) ^ (~el & gl);
     // T1 = h + Σ1 + Ch + K[t] + W[t], its low half left unwrapped (< 5 * 2^32)
-    const t1l = (hl >>> 0) + (S1l >>> 0) + (chl >>> 0) + (K[i + 1]! >>> 0) + (w[i + 1]! >>> 0);
-    const t1h = hh + S1h + chh + K[i]! + w[i]!;
+    const t1l = (hl >>> 0) + (S1l >>> 0) + (chl >>> 0) + (SHA512_K[i + 1]! >>> 0) + (w[i + 1]! >>> 0);
+    const t1h = hh + S1h + chh + SHA512_K[i]! + w[i]!;
     // Σ0(a) = ROTR28 ^ ROTR34 ^ ROTR39; Maj(a, b, c)
     const S0h = ((ah >>> 28) | (al << 4)) ^ ((al >>> 2) | (ah << 30)) ^ ((al >>> 7) | (ah << 25));
     const S0l = ((al >>> 28) | (ah << 4)) ^ ((ah >>> 2) | (al << 30)) ^ ((ah >>> 7) | (al << 25));

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { availableDigestImpls, DIGEST_SIZE, makeDigest, type DigestName } from '../../lib/crypt/digest.ts';
 import { sha512 } from '../../lib/crypt/sha512.ts';
-import { shaCrypt } from '../../lib/crypt/sha-crypt.ts';
+import { preferredShaCryptImpl, shaCrypt } from '../../lib/crypt/sha-crypt.ts';
 import { md5Crypt } from '../../lib/crypt/md5-crypt.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -81,4 +81,25 @@ console.log(JSON.stringify({ impl: availableDigestImpls('sha512')[0], results: c
   const out = JSON.parse(res.stdout) as { impl: string; results: boolean[] };
   t.is(out.impl, 'bun');
   t.deepEqual(out.results, cases.map((_, i) => i >= 48 || i % 2 === 0));
+});
+
+test('the wasm round loop of SHA-crypt gives OpenSSL\'s hashes for $5$ and $6$, default and explicit rounds', (t) => {
+  t.is(preferredShaCryptImpl(), 'wasm-rounds', 'Node takes the wasm round loop');
+  const passwords = Array.from({ length: 24 }, (_, i) => randomBytes(1 + i * 4).toString('base64').slice(0, 1 + i * 3));
+  const salts = passwords.map((_, i) => randomBytes(12).toString('base64').replace(/[+=]/g, '.').slice(0, 1 + (i % 16)));
+  for (const flag of ['-5', '-6']) {
+    const want = passwords.map((pw, i) => spawnSync('openssl', ['passwd', flag, '-salt', salts[i]!, '-stdin'], { input: `${pw}\n`, encoding: 'utf8' }).stdout.trim());
+    passwords.forEach((pw, i) => {
+      const setting = want[i]!.slice(0, want[i]!.lastIndexOf('$'));
+      t.is(shaCrypt(Buffer.from(pw), setting, 'wasm-rounds'), want[i], `${flag} ${pw.length}-byte password`);
+      t.not(shaCrypt(Buffer.from(`${pw}x`), setting, 'wasm-rounds'), want[i]);
+    });
+  }
+  for (const rounds of [1000, 1001, 4999, 5001, 12345]) {
+    const pw = randomBytes(20);
+    for (const pre of ['$5$', '$6$']) {
+      const setting = `${pre}rounds=${rounds}$saltsalt${rounds}`;
+      t.is(shaCrypt(pw, setting, 'wasm-rounds'), shaCrypt(pw, setting, 'node-create-hash'), `${setting}`);
+    }
+  }
 });
