@@ -109,12 +109,20 @@ test('golden steps 188–195: the same stdout, stderr and exit codes as C, and t
 
 test('a 10,000-user domain gets a bulletin in each mode, and Python reads every Maildir', async (t) => {
   t.timeout(240_000);
+  const started = Date.now();
   const w = fastWorld(t);
   await w.addDomain('big.test');
+  t.log(`domain made: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const names = Array.from({ length: 10_000 }, (_, i) => `user${String(i).padStart(5, '0')}`);
   // Every 1,000th user has a quota: the quota path runs at scale too (user00999 is over it).
   const quotaOf = (i: number) => (i % 1000 === 999 ? (i === 999 ? '100S' : '1000000S') : 'NOQUOTA');
+  let mark = Date.now();
+  const phase = (what: string) => {
+    t.log(`${what}: ${((Date.now() - mark) / 1000).toFixed(1)} s`);
+    mark = Date.now();
+  };
   addManyUsers(w, 'big.test', names, { quotaOf });
+  phase('10,000 users and Maildirs made');
   const bulletin = join(w.root, 'bulletin.txt');
   writeFileSync(bulletin, BULLETIN_DATED_TXT);
   chmodSync(bulletin, 0o644);
@@ -125,12 +133,14 @@ test('a 10,000-user domain gets a bulletin in each mode, and Python reads every 
     t.is(r.status, 0, r.stderr);
     t.is(r.stdout, '');
     t.is(r.stderr, 'user00999@big.test: over quota (in use 0 bytes in 0 messages of 100S), bulletin not delivered\n', `${mode}: only the tiny quota is refused`);
+    phase(`vpopbull ${mode}`);
   }
   t.is(statSync(bulletin).nlink, 1 + all.length - 1, 'one hard link per mailbox but the refused one');
 
   const dir = domainDirOf(w, 'big.test');
   const maildirs = all.map((n) => join(dir, n, 'Maildir'));
   const seen = readMaildirsWithPython(maildirs);
+  phase('python3 mailbox.Maildir read all 10,001 Maildirs');
   const linkSha = sha256(BULLETIN_DATED_TXT);
   let wrong = 0;
   const firstWrong: string[] = [];
@@ -155,6 +165,7 @@ test('a 10,000-user domain gets a bulletin in each mode, and Python reads every 
     else if (st.nlink === 1) t.is(listing(join(sample, name)), isRoot ? `f600 89 89 ${size + 23}` : listing(join(sample, name)));
   }
   t.deepEqual(readdirSync(join(dir, 'user04242', 'Maildir', 'tmp')), [], 'no copy left in tmp/');
+  phase('checks');
 });
 
 test('run as an ordinary user, files are the caller\'s and nothing is chowned', async (t) => {
