@@ -60,7 +60,7 @@ export interface AddUserResult {
 }
 
 /** A password ready to store: pw_passwd and the clear field the build keeps. */
-interface PreparedPassword {
+export interface PreparedPassword {
   readonly passwd: string;
   readonly clear: string | undefined;
 }
@@ -108,17 +108,17 @@ function dirControlKey(domain: DomainRef): { domain: string } {
 }
 
 /** The record's pw_uid: `1` in vpasswd (passwords.md §1), 0 in the SQL column. */
-function pwUidFor(backend: Backend): number {
+export function pwUidFor(backend: Backend): number {
   return backend.name === 'cdb' ? 1 : 0;
 }
 
 /** The quota of a new user when none is given: the domain's default_quota / default_maxmsgcount. */
-async function defaultQuotaOf(ctx: AccountsContext, domain: DomainRef): Promise<string> {
+export async function defaultQuotaOf(ctx: AccountsContext, domain: DomainRef): Promise<string> {
   const { limits } = resolveLimits(await ctx.backend.getLimits(domain.domain), ctx.config.etcDir);
   return defaultUserQuota({ defaultQuota: limits.defaultQuotaBytes, defaultMaxMsgCount: limits.defaultMaxMsgCount });
 }
 
-function maildirsizeOptions(ctx: AccountsContext, domain: DomainRef) {
+export function maildirsizeOptions(ctx: AccountsContext, domain: DomainRef) {
   // C's tools run under umask 077, so their maildirsize is 0600, owned by the domain after a quota change.
   return { nowMs: ctx.now(), pid: process.pid, host: ctx.host, owner: ownerOf(domain), mode: 0o600, durable: ctx.durable };
 }
@@ -185,7 +185,8 @@ function makeHome(ctx: AccountsContext, domain: DomainRef, home: string): void {
   }
 }
 
-interface PreparedUser {
+/** A new user checked and hashed, ready to add (vaddusers keeps these on disk between its passes). */
+export interface PreparedUser {
   readonly user: string;
   readonly password: PreparedPassword;
   readonly gecos: string;
@@ -263,6 +264,11 @@ export interface PreparedAdd {
 export function prepareAddUser(ctx: AccountsContext, req: Omit<AddUserRequest, 'domain'>): PreparedAdd {
   const prepared = prepareUser(ctx, { ...req, domain: '' });
   return { prepared, run: (domain) => addUserLocked(ctx, domain, prepared) };
+}
+
+/** The add of a user prepared earlier, with the caller holding the domain's lock (vaddusers on a backend without a bulk path). */
+export function addPreparedUser(ctx: AccountsContext, domain: DomainRef, prepared: PreparedUser): Promise<VpasswdEntry> {
+  return addUserLocked(ctx, domain, prepared);
 }
 
 // --- delete ----------------------------------------------------------------------------------------
