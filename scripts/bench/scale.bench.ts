@@ -1,0 +1,149 @@
+// Big domains: one vadduser into a domain of 1,000 against one of 10,000; vuserinfo on one user of
+// 100,000; the bulk import of 100,000 users into 10 domains against the same users added one
+// vadduser at a time (measured on a 2,000-user sample and extrapolated); peak RSS of the import.
+// `npm run bench -- scale --scale-1m` also imports 1,000,000 users (about 20 GB of Maildirs).
+import { spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import type { Bench } from './harness.ts';
+
+const HASH = '$1$benchsal$Qj0lzJCdqI2s9nRL5rA0v/';
+
+interface Home {
+  readonly env: Record<string, string>;
+  readonly vhome: string;
+}
+
+function makeHome(root: string, name: string): Home {
+  const vhome = join(root, name, 'vpopmail');
+  const qhome = join(root, name, 'qmail');
+  for (const d of ['etc', 'domains', 'bin']) mkdirSync(join(vhome, d), { recursive: true });
+  for (const d of ['users', 'control']) mkdirSync(join(qhome, d), { recursive: true });
+  return { vhome, env: { PATH: '/usr/bin:/bin', VPOPMAIL_HOME: vhome, QMAIL_HOME: qhome } };
+}
+
+/** Run a program once, to completion; wall time and (through GNU time) peak RSS. */
+function runOnce(argv: readonly string[], env: Record<string, string>): { ms: number; rssMiB: number; stdout: string } {
+  const rssFile = join(env.VPOPMAIL_HOME!, '..', 'time.out');
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rssFile, ...argv], {
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 256 << 20,
+  });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')}: exit ${r.status}: ${r.stderr.slice(0, 500)}`);
+  const rssMiB = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024;
+  rmSync(rssFile, { force: true });
+  return { ms, rssMiB, stdout: r.stdout };
+}
+
+/** An import file of `perDomain` users in each of `domains`, written as a stream. */
+async function writeImport(path: string, domains: readonly string[], perDomain: number, prefix = 'u'): Promise<void> {
+  const out = createWriteStream(path);
+  for (const d of domains) {
+    for (let i = 0; i < perDomain; i++) {
+      if (!out.write(`${prefix}${i}@${d}:${HASH}:NOQUOTA:User ${i}\n`)) await once(out, 'drain');
+    }
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+function addDomains(bin: string, home: Home, domains: readonly string[]): void {
+  for (const d of domains) runOnce([join(bin, 'vadddomain'), d, 'bench-pm-pw'], home.env);
+}
+
+export default async function scale(b: Bench): Promise<void> {
+  b.section('scale: big domains and bulk import (multi-call executable)');
+  const bin = join(b.dist, 'bin');
+  if (!existsSync(join(bin, 'vaddusers'))) {
+    b.print('vaddusers is not built: skipped');
+    return;
+  }
+  const quick = b.runsScale < 1;
+  const vaddusers = join(bin, 'vaddusers');
+
+  // --- one vadduser into 1,000 and into 10,000 users -------------------------------------------
+  const home = makeHome(b.root, 'single');
+  addDomains(bin, home, ['k1.test', 'k10.test']);
+  const seed = join(b.root, 'seed.txt');
+  await writeImport(seed, ['k1.test'], 1000);
+  runOnce([vaddusers, '-e', seed], home.env);
+  await writeImport(seed, ['k10.test'], 10_000);
+  runOnce([vaddusers, '-e', seed], home.env);
+  const one: Record<string, number> = {};
+  for (const d of ['k1.test', 'k10.test']) {
+    const del = `VPOPMAIL_HOME='${home.vhome}' QMAIL_HOME='${home.env.QMAIL_HOME}' '${join(bin, 'vdeluser')}' extra@${d} >/dev/null 2>&1 || true`;
+    const t = b.time(`vadduser into a domain of ${d === 'k1.test' ? '1,000' : '10,000'}`, {
+      argv: [join(bin, 'vadduser'), '-e', HASH, `extra@${d}`],
+      env: home.env,
+      setup: ['/bin/sh', '-c', del],
+      runs: 20,
+    });
+    b.report(t, ['true', 'runtime']);
+    one[d] = t.medianMs;
+  }
+  b.print(`vadduser 10,000 / 1,000: ${(one['k10.test']! / one['k1.test']!).toFixed(2)}x (goal <= 2x; C: 20x), ${one['k10.test']!.toFixed(1)} ms (goal <= 120 ms)`);
+
+  // --- vuserinfo on one user of 100,000 ----------------------------------------------------------
+  const big = makeHome(b.root, 'big');
+  addDomains(bin, big, ['k100.test']);
+  await writeImport(seed, ['k100.test'], 100_000);
+  const imp100k = runOnce([vaddusers, '-e', seed], big.env);
+  b.print(`(set-up: 100,000 users into one domain by vaddusers in ${(imp100k.ms / 1000).toFixed(1)} s)`);
+  const vi = b.time('vuserinfo one user of 100,000', { argv: [join(bin, 'vuserinfo'), 'u54321@k100.test'], env: big.env, runs: 30 });
+  b.report(vi, ['true', 'runtime', 'bun-compiled']);
+  const listing = b.time('vuserinfo -n -D a domain of 100,000', { argv: [join(bin, 'vuserinfo'), '-n', '-D', 'k100.test'], env: big.env, runs: 3, warmup: 1 });
+  b.report(listing, ['true', 'runtime']);
+  rmSync(join(b.root, 'big'), { recursive: true, force: true });
+
+  // --- one vadduser at a time, 2,000 users: the cost per call and its growth ---------------------
+  const seq = makeHome(b.root, 'one-at-a-time');
+  addDomains(bin, seq, ['seq.test']);
+  const sample = quick ? 500 : 2000;
+  const window = sample / 10;
+  const times: number[] = [];
+  for (let i = 0; i < sample; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(join(bin, 'vadduser'), ['-e', HASH, `u${i}@seq.test`], { env: seq.env, stdio: 'ignore' });
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (r.status !== 0) throw new Error(`vadduser u${i}: exit ${r.status}`);
+  }
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const first = mean(times.slice(0, window));
+  const last = mean(times.slice(-window));
+  // A straight line through the means of the first and last tenth: t(n) = a + slope * n.
+  const slope = (last - first) / (sample - window);
+  const a = first - slope * (window / 2);
+  const perDomain = 10_000;
+  const extrapolated = 10 * (perDomain * a + (slope * perDomain * (perDomain - 1)) / 2);
+  b.print(
+    `vadduser one at a time, ${sample} users: first ${window} ${first.toFixed(1)} ms each, last ${window} ${last.toFixed(1)} ms each (growth ${(slope * 1000).toFixed(3)} ms per 1,000 users)`,
+  );
+  b.print(`extrapolated to 10 domains x 10,000 users one at a time: ${(extrapolated / 1000).toFixed(0)} s (linear per-call growth, summed)`);
+  rmSync(join(b.root, 'one-at-a-time'), { recursive: true, force: true });
+
+  // --- bulk import: 100,000 users into 10 domains ------------------------------------------------
+  const bulk = makeHome(b.root, 'bulk');
+  const domains = Array.from({ length: 10 }, (_, i) => `d${i}.test`);
+  addDomains(bin, bulk, domains);
+  const file = join(b.root, 'import-100k.txt');
+  await writeImport(file, domains, 10_000);
+  const imp = runOnce([vaddusers, '-e', file], bulk.env);
+  b.print(`vaddusers 100,000 users into 10 domains: ${(imp.ms / 1000).toFixed(1)} s, peak RSS ${imp.rssMiB.toFixed(1)} MiB`);
+  b.print(`bulk import against one at a time: ${(extrapolated / imp.ms).toFixed(0)}x faster (goal >= 100x)`);
+  rmSync(join(b.root, 'bulk'), { recursive: true, force: true });
+
+  if (process.argv.includes('--scale-1m')) {
+    const huge = makeHome(b.root, 'million');
+    addDomains(bin, huge, domains);
+    const f1m = join(b.root, 'import-1m.txt');
+    await writeImport(f1m, domains, 100_000);
+    const r = runOnce([vaddusers, '-e', f1m], huge.env);
+    b.print(`vaddusers 1,000,000 users into 10 domains: ${(r.ms / 1000).toFixed(1)} s, peak RSS ${r.rssMiB.toFixed(1)} MiB (goal <= 256 MiB)`);
+    rmSync(join(b.root, 'million'), { recursive: true, force: true });
+  } else b.print('(1,000,000-user import: run with -- scale --scale-1m)');
+}
