@@ -1,5 +1,4 @@
 // vaddusers: add many mailboxes at once from a file or stdin (ours; C has no such tool).
-import { isatty } from 'node:tty';
 import { runVaddusers, VADDUSERS_USAGE, type VaddusersRequest } from '../lib/accounts/bulk-cli.ts';
 import type { BulkFormat, PasswordKind } from '../lib/accounts/bulk-input.ts';
 import { defineAgent } from '../lib/cli/agent.ts';
@@ -7,6 +6,7 @@ import { Getopt } from '../lib/cli/getopt.ts';
 import { BUILD } from '../lib/config.ts';
 import { parseQuotaStrict } from '../lib/quota.ts';
 import { complain, withAdmin } from './_admin.ts';
+import { isTerminal } from '../lib/cli/tty.ts';
 
 export default defineAgent('vaddusers', async ({ argv0, argv, env, io }) => {
   let passwordKind: PasswordKind = 'auto';
@@ -70,5 +70,5 @@ export default defineAgent('vaddusers', async ({ argv0, argv, env, io }) => {
     ...(format === undefined ? {} : { format }),
     ...(defaultQuota === undefined ? {} : { defaultQuota }),
   };
-  return withAdmin('vaddusers', env, io, (tool) => runVaddusers(tool.ctx, request, { io, isTerminal: isatty(2), stdinFd: 0, now: Date.now }));
+  return withAdmin('vaddusers', env, io, (tool) => runVaddusers(tool.ctx, request, { io, isTerminal: isTerminal(2), stdinFd: 0, now: Date.now }));
 });

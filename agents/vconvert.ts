@@ -1,5 +1,4 @@
 // vconvert: copy the users of domains between stores (cdb files, MariaDB/MySQL, PostgreSQL).
-import { isatty } from 'node:tty';
 import { convertDomains, type ConvertProgress } from '../lib/accounts/convert.ts';
 import type { Backend } from '../lib/backends/backend.ts';
 import { openBackend } from '../lib/backends/open.ts';
@@ -7,6 +6,7 @@ import { defineAgent } from '../lib/cli/agent.ts';
 import { Getopt, getoptMessage } from '../lib/cli/getopt.ts';
 import { loadConfig, type BackendName, type Config } from '../lib/config.ts';
 import { firstLine } from '../lib/exit.ts';
+import { isTerminal } from '../lib/cli/tty.ts';
 
 const USAGE = `usage: vconvert FROM TO [domain ...]
 The first store option is where the users come from, the second where they go:
@@ -73,7 +73,7 @@ export default defineAgent('vconvert', async ({ argv0, argv, env, io }) => {
   }
   const [fromName, toName] = stores as [BackendName, BackendName];
 
-  const tty = isatty(2);
+  const tty = isTerminal(2);
   let lastDraw = 0;
   const progress = (p: ConvertProgress) => {
     const now = Date.now();

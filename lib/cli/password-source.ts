@@ -2,9 +2,9 @@
 // vchangepw, whether or not stdin is one; with no terminal at all (cron, a pipe from a web form),
 // further lines of stdin: the old password, then the new one.
 import { closeSync, openSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import type { AgentIo } from './agent.ts';
 import { askTerminal, readLineSync, readNewPassword } from './password.ts';
+import { isTerminal } from './tty.ts';
 
 export interface PasswordSource {
   /** Where the passwords come from (tests and messages). */
@@ -30,7 +30,7 @@ export function openPasswordSource(options: PasswordSourceOptions = {}): Passwor
   try {
     ttyFd = openSync(ttyPath, 'r+');
   } catch {
-    ttyFd = isatty(stdinFd) ? stdinFd : undefined; // no controlling terminal: stdin may still be one
+    ttyFd = isTerminal(stdinFd) ? stdinFd : undefined; // no controlling terminal: stdin may still be one
   }
   if (ttyFd === undefined) {
     return {

@@ -5,9 +5,9 @@
 // a mismatch is retried a bounded number of times, and end of input means "no password".
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import { PermError } from '../exit.ts';
 import type { AgentIo } from './agent.ts';
+import { isTerminal } from './tty.ts';
 
 /** Longer input is refused rather than cut (C truncates at its buffer). */
 export const MAX_PASSWORD_INPUT_BYTES = 1024;
@@ -91,7 +91,7 @@ export function askTerminal(ttyFd: number, prompt: string): string | undefined {
  */
 export function readNewPassword(options: PasswordPromptOptions): string | undefined {
   const stdinFd = options.stdinFd ?? 0;
-  if (!isatty(stdinFd)) return readLineSync(stdinFd);
+  if (!isTerminal(stdinFd)) return readLineSync(stdinFd);
   let ttyFd: number;
   try {
     ttyFd = openSync(options.ttyPath ?? '/dev/tty', 'r+');

@@ -3,6 +3,7 @@
 import type { FullUserReport } from '../accounts/reports.ts';
 import { PW_FLAG } from '../store/limits.ts';
 import { NEVER_LOGGED_IN_IP } from '../store/lastauth.ts';
+import { localTime } from '../time/localtime.ts';
 
 /** Field letters in the order they are printed, whatever order they were asked in. */
 export type UserField = 'n' | 'p' | 'C' | 'u' | 'g' | 'c' | 'd' | 'q' | 'Q' | 'l';
@@ -39,9 +40,9 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 
 /** asctime(localtime(t)) without its newline: `Sun Nov 29 21:35:41 2026`. */
 export function formatAsctime(timeSec: number): string {
-  const d = new Date(timeSec * 1000);
+  const d = localTime(timeSec);
   const two = (n: number) => String(n).padStart(2, '0');
-  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${d.getFullYear()}`;
+  return `${DAYS[d.weekday]} ${MONTHS[d.month]} ${String(d.day).padStart(2, ' ')} ${two(d.hours)}:${two(d.minutes)}:${two(d.seconds)} ${d.year}`;
 }
 
 function limitsBlock(gid: number, flags: number): string {
