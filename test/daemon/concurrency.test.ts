@@ -1,6 +1,6 @@
 // 100 sessions at once on loopback for a bounded time: every acknowledged change is in the store at
 // the end, none is lost to another session's rewrite of the same vpasswd, and the daemon still answers.
-// VPOPMAILD_STRESS_SECONDS sets the duration (default 3; the full run uses 30).
+// VPOPMAILD_STRESS_SECONDS sets the duration (default 30, as the issue asks; 3 for a quick look).
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { makeAccount } from './fixtures.ts';
 import { world } from './world.ts';
 
 const SESSIONS = 100;
-const SECONDS = Number(process.env.VPOPMAILD_STRESS_SECONDS ?? '3');
+const SECONDS = Number(process.env.VPOPMAILD_STRESS_SECONDS ?? '30');
 const SHARED_FLAGS = ['no_pop', 'no_webmail', 'no_imap', 'bounce_mail', 'no_relay', 'no_dialup', 'user_flag_0', 'user_flag_1', 'user_flag_2', 'user_flag_3'];
 const SHARED_BITS = [0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100, 0x200, 0x400];
 
