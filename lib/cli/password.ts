@@ -3,7 +3,6 @@
 //
 // C uses getpass(3), loops forever on a mismatch and cannot be fed from a pipe (pitfall T4). Here
 // a mismatch is retried a bounded number of times, and end of input means "no password".
-import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { PermError } from '../exit.ts';
 import type { AgentIo } from './agent.ts';
@@ -65,6 +64,8 @@ export function readLineSync(fd: number, maxBytes = MAX_PASSWORD_INPUT_BYTES): s
 }
 
 function stty(ttyFd: number, args: readonly string[]): string | undefined {
+  // Loaded here, not at the top: every admin tool imports this file, few ever prompt (Bun: ~3 ms).
+  const { spawnSync } = (process as unknown as { getBuiltinModule: (id: string) => typeof import('node:child_process') }).getBuiltinModule('node:child_process');
   const r = spawnSync('stty', args, { stdio: [ttyFd, 'pipe', 'ignore'], encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
