@@ -45,11 +45,10 @@ export function scrubRuntimeEnv(env: NodeJS.ProcessEnv): void {
 function restartWithoutRuntimeEnv(): void {
   const dirty = Object.keys(process.env).filter((k) => RUNTIME_ENV.test(k));
   if (dirty.length === 0 || process.versions.bun !== undefined) return;
-  const builtin = (process as unknown as { getBuiltinModule: (id: string) => unknown }).getBuiltinModule;
   const coverage = process.env.NODE_V8_COVERAGE !== undefined;
-  if (coverage) (builtin('node:v8') as { stopCoverage: () => void }).stopCoverage();
-  const fs = builtin('node:fs') as typeof import('node:fs');
-  const cp = builtin('node:child_process') as typeof import('node:child_process');
+  if (coverage) process.getBuiltinModule('node:v8').stopCoverage();
+  const fs = process.getBuiltinModule('node:fs');
+  const cp = process.getBuiltinModule('node:child_process');
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !RUNTIME_ENV.test(k)) clean[k] = v;
   // Node hands NODE_V8_COVERAGE on to every child it spawns, whatever env it is given, unless it

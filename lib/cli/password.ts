@@ -65,7 +65,7 @@ export function readLineSync(fd: number, maxBytes = MAX_PASSWORD_INPUT_BYTES): s
 
 function stty(ttyFd: number, args: readonly string[]): string | undefined {
   // Loaded here, not at the top: every admin tool imports this file, few ever prompt (Bun: ~3 ms).
-  const { spawnSync } = (process as unknown as { getBuiltinModule: (id: string) => typeof import('node:child_process') }).getBuiltinModule('node:child_process');
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
   const r = spawnSync('stty', args, { stdio: [ttyFd, 'pipe', 'ignore'], encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : undefined;
 }

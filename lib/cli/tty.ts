@@ -9,6 +9,5 @@ export function isTerminal(fd: number): boolean {
   } catch {
     return false;
   }
-  const tty = (process as unknown as { getBuiltinModule: (id: string) => typeof import('node:tty') }).getBuiltinModule('node:tty');
-  return tty.isatty(fd);
+  return process.getBuiltinModule('node:tty').isatty(fd);
 }
