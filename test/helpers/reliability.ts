@@ -11,7 +11,6 @@ import { addDomain } from '../../lib/accounts/domains.ts';
 import { addUser } from '../../lib/accounts/users.ts';
 import type { Backend } from '../../lib/backends/backend.ts';
 import { createCdbBackend } from '../../lib/backends/cdb.ts';
-import { CdbReader } from '../../lib/cdb/reader.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { DURABLE, type Durable } from '../../lib/fs/durable.ts';
 import { parseMaildirsize } from '../../lib/maildir/maildirsize.ts';
@@ -19,6 +18,7 @@ import { compileUsersCdb, lookupAssignDomain, parseAssignText } from '../../lib/
 import { parseVpasswdLine } from '../../lib/store/vpasswd.ts';
 import { captureDir, fd3Secret, noteSecret, recordOutput, type Exemption } from './capture.ts';
 import { binPath } from './dist.ts';
+import { cdbRecords, vpasswdLines } from './vpasswd-tree.ts';
 
 /** Set-up only: the same writes without fsync (nothing crashes while a world is being made). */
 export const NO_SYNC: Durable = { ...DURABLE, fsync: () => {} };
@@ -238,25 +238,9 @@ export function readSummaries(dir = captureDir()): AreaSummary[] {
 // --- what a world must look like after anything at all happened to it ------------------------------
 
 /** vpasswd's lines ([] when there is none); a file not ending in a newline is a problem. */
-export function vpasswdLinesOf(domainDir: string): string[] {
-  const path = join(domainDir, 'vpasswd');
-  if (!existsSync(path)) return [];
-  const text = readFileSync(path, 'latin1');
-  if (text === '') return [];
-  if (!text.endsWith('\n')) throw new Error(`${path} does not end with a newline`);
-  return text.slice(0, -1).split('\n');
-}
+export const vpasswdLinesOf = vpasswdLines;
 
-/** A cdb's records as `key:data` lines (our reader; tinycdb judges in the checks that name it). */
-export function cdbRecords(path: string): string[] | undefined {
-  if (!existsSync(path)) return undefined;
-  const db = CdbReader.open(path);
-  try {
-    return [...db.entries()].map(([k, d]) => `${Buffer.from(k).toString('latin1')}:${Buffer.from(d).toString('latin1')}`);
-  } finally {
-    db.close();
-  }
-}
+export { cdbRecords };
 
 /**
  * The pair in the raw state a crash left, before anyone repaired it: each file parses, vpasswd.cdb

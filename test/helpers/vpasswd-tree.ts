@@ -38,9 +38,8 @@ export function vpasswdLines(domainDir: string): string[] {
   return text.slice(0, -1).split('\n');
 }
 
-/** vpasswd.cdb's records as `key:data` lines in file order, or undefined when there is no cdb. */
-export function cdbLines(domainDir: string): string[] | undefined {
-  const path = join(domainDir, 'vpasswd.cdb');
+/** A cdb's records as `key:data` lines in file order, or undefined when there is no such file. */
+export function cdbRecords(path: string): string[] | undefined {
   if (!existsSync(path)) return undefined;
   const db = CdbReader.open(path);
   try {
@@ -48,6 +47,11 @@ export function cdbLines(domainDir: string): string[] | undefined {
   } finally {
     db.close();
   }
+}
+
+/** vpasswd.cdb's records as `key:data` lines in file order, or undefined when there is no cdb. */
+export function cdbLines(domainDir: string): string[] | undefined {
+  return cdbRecords(join(domainDir, 'vpasswd.cdb'));
 }
 
 export type PairState = 'agree' | 'cdb-behind';
