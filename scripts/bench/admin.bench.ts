@@ -1,13 +1,13 @@
 // The admin tools as whole processes: reading one account, listing a domain of 1000, adding and
 // deleting a mailbox, changing a quota; and the in-process cost of the same account operations.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { accountsContext } from '../../lib/accounts/context.ts';
 import { addDomain } from '../../lib/accounts/domains.ts';
 import { addUser } from '../../lib/accounts/users.ts';
 import { createCdbBackend } from '../../lib/backends/cdb.ts';
 import { loadConfig } from '../../lib/config.ts';
-import type { Bench } from './harness.ts';
+import { benchHome, type Bench } from './harness.ts';
 
 export default async function admin(b: Bench): Promise<void> {
   b.section('admin tools (multi-call executable)');
@@ -16,11 +16,7 @@ export default async function admin(b: Bench): Promise<void> {
     b.print('the admin tools are not built: skipped');
     return;
   }
-  const vhome = join(b.root, 'admin', 'vpopmail');
-  const qhome = join(b.root, 'admin', 'qmail');
-  for (const d of ['etc', 'domains', 'bin']) mkdirSync(join(vhome, d), { recursive: true });
-  for (const d of ['users', 'control']) mkdirSync(join(qhome, d), { recursive: true });
-  const env = { PATH: '/usr/bin:/bin', VPOPMAIL_HOME: vhome, QMAIL_HOME: qhome };
+  const { vhome, qhome, env } = benchHome(join(b.root, 'admin'));
   const config = loadConfig(env);
   const ctx = accountsContext(config, createCdbBackend(config), 'bench.test', { hupQmailSend: () => {} });
   await addDomain(ctx, { domain: 'big.test', postmaster: { password: { clear: 'pm-secret' } } });

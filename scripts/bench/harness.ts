@@ -2,6 +2,7 @@
 // measured in the same run. Cases live in scripts/bench/*.bench.ts, each a default-exported
 // `async (b: Bench) => void`.
 import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface ProcessCase {
@@ -126,4 +127,19 @@ function pad(s: string): string {
 
 export function fmt(t: Timing): string {
   return `median ${t.medianMs.toFixed(2)} ms (min ${t.minMs.toFixed(2)}, max ${t.maxMs.toFixed(2)}), peak RSS ${t.peakRssMiB.toFixed(1)} MiB${t.codes.length === 1 ? '' : ` exit codes ${t.codes.join('/')}`}`;
+}
+
+/** A ~vpopmail and a /var/qmail of a bench case's own under `dir`, and the environment naming them. */
+export interface BenchHome {
+  readonly vhome: string;
+  readonly qhome: string;
+  readonly env: Record<string, string>;
+}
+
+export function benchHome(dir: string): BenchHome {
+  const vhome = join(dir, 'vpopmail');
+  const qhome = join(dir, 'qmail');
+  for (const d of ['etc', 'domains', 'bin']) mkdirSync(join(vhome, d), { recursive: true });
+  for (const d of ['users', 'control', 'bin']) mkdirSync(join(qhome, d), { recursive: true });
+  return { vhome, qhome, env: { PATH: '/usr/bin:/bin', VPOPMAIL_HOME: vhome, QMAIL_HOME: qhome } };
 }

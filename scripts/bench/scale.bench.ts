@@ -3,25 +3,12 @@
 // vadduser at a time (measured on a 2,000-user sample and extrapolated); peak RSS of the import.
 // `npm run bench -- scale --scale-1m` also imports 1,000,000 users (about 20 GB of Maildirs).
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import type { Bench } from './harness.ts';
+import { benchHome, type Bench, type BenchHome } from './harness.ts';
 
 const HASH = '$1$benchsal$Qj0lzJCdqI2s9nRL5rA0v/';
-
-interface Home {
-  readonly env: Record<string, string>;
-  readonly vhome: string;
-}
-
-function makeHome(root: string, name: string): Home {
-  const vhome = join(root, name, 'vpopmail');
-  const qhome = join(root, name, 'qmail');
-  for (const d of ['etc', 'domains', 'bin']) mkdirSync(join(vhome, d), { recursive: true });
-  for (const d of ['users', 'control']) mkdirSync(join(qhome, d), { recursive: true });
-  return { vhome, env: { PATH: '/usr/bin:/bin', VPOPMAIL_HOME: vhome, QMAIL_HOME: qhome } };
-}
 
 /** Run a program once, to completion; wall time and (through GNU time) peak RSS. */
 function runOnce(argv: readonly string[], env: Record<string, string>): { ms: number; rssMiB: number; stdout: string } {
@@ -52,7 +39,7 @@ async function writeImport(path: string, domains: readonly string[], perDomain: 
   await once(out, 'finish');
 }
 
-function addDomains(bin: string, home: Home, domains: readonly string[]): void {
+function addDomains(bin: string, home: BenchHome, domains: readonly string[]): void {
   for (const d of domains) runOnce([join(bin, 'vadddomain'), d, 'bench-pm-pw'], home.env);
 }
 
@@ -67,7 +54,7 @@ export default async function scale(b: Bench): Promise<void> {
   const vaddusers = join(bin, 'vaddusers');
 
   // --- one vadduser into 1,000 and into 10,000 users -------------------------------------------
-  const home = makeHome(b.root, 'single');
+  const home = benchHome(join(b.root, 'single'));
   addDomains(bin, home, ['k1.test', 'k10.test']);
   const seed = join(b.root, 'seed.txt');
   await writeImport(seed, ['k1.test'], 1000);
@@ -76,7 +63,7 @@ export default async function scale(b: Bench): Promise<void> {
   runOnce([vaddusers, '-e', seed], home.env);
   const one: Record<string, number> = {};
   for (const d of ['k1.test', 'k10.test']) {
-    const del = `VPOPMAIL_HOME='${home.vhome}' QMAIL_HOME='${home.env.QMAIL_HOME}' '${join(bin, 'vdeluser')}' extra@${d} >/dev/null 2>&1 || true`;
+    const del = `VPOPMAIL_HOME='${home.vhome}' QMAIL_HOME='${home.qhome}' '${join(bin, 'vdeluser')}' extra@${d} >/dev/null 2>&1 || true`;
     const t = b.time(`vadduser into a domain of ${d === 'k1.test' ? '1,000' : '10,000'}`, {
       argv: [join(bin, 'vadduser'), '-e', HASH, `extra@${d}`],
       env: home.env,
@@ -89,7 +76,7 @@ export default async function scale(b: Bench): Promise<void> {
   b.print(`vadduser 10,000 / 1,000: ${(one['k10.test']! / one['k1.test']!).toFixed(2)}x (goal <= 2x; C: 20x), ${one['k10.test']!.toFixed(1)} ms (goal <= 120 ms)`);
 
   // --- vuserinfo on one user of 100,000 ----------------------------------------------------------
-  const big = makeHome(b.root, 'big');
+  const big = benchHome(join(b.root, 'big'));
   addDomains(bin, big, ['k100.test']);
   await writeImport(seed, ['k100.test'], 100_000);
   const imp100k = runOnce([vaddusers, '-e', seed], big.env);
@@ -101,7 +88,7 @@ export default async function scale(b: Bench): Promise<void> {
   rmSync(join(b.root, 'big'), { recursive: true, force: true });
 
   // --- one vadduser at a time, 2,000 users: the cost per call and its growth ---------------------
-  const seq = makeHome(b.root, 'one-at-a-time');
+  const seq = benchHome(join(b.root, 'one-at-a-time'));
   addDomains(bin, seq, ['seq.test']);
   const sample = quick ? 500 : 2000;
   const window = sample / 10;
@@ -132,7 +119,7 @@ export default async function scale(b: Bench): Promise<void> {
   rmSync(join(b.root, 'one-at-a-time'), { recursive: true, force: true });
 
   // --- bulk import: 100,000 users into 10 domains ------------------------------------------------
-  const bulk = makeHome(b.root, 'bulk');
+  const bulk = benchHome(join(b.root, 'bulk'));
   const domains = Array.from({ length: 10 }, (_, i) => `d${i}.test`);
   addDomains(bin, bulk, domains);
   const file = join(b.root, 'import-100k.txt');
@@ -143,7 +130,7 @@ export default async function scale(b: Bench): Promise<void> {
   rmSync(join(b.root, 'bulk'), { recursive: true, force: true });
 
   if (process.argv.includes('--scale-1m')) {
-    const huge = makeHome(b.root, 'million');
+    const huge = benchHome(join(b.root, 'million'));
     addDomains(bin, huge, domains);
     const f1m = join(b.root, 'import-1m.txt');
     await writeImport(f1m, domains, 100_000);

@@ -1,13 +1,13 @@
 // vchkpw: a good login (exec /bin/true) and a wrong password, against the bare start of the runtime
 // vchkpw is built on (Node 24 SEA) and against the C vchkpw when VPOPMAIL_C_BIN is given.
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { accountsContext } from '../../lib/accounts/index.ts';
 import { addDomain } from '../../lib/accounts/domains.ts';
 import { addUser } from '../../lib/accounts/users.ts';
 import { createCdbBackend } from '../../lib/backends/cdb.ts';
 import { loadConfig } from '../../lib/config.ts';
-import type { Bench } from './harness.ts';
+import { benchHome, type Bench } from './harness.ts';
 
 export default async function vchkpw(b: Bench): Promise<void> {
   b.section('vchkpw (Node 24 SEA; ratios against bare Node)');
@@ -17,11 +17,7 @@ export default async function vchkpw(b: Bench): Promise<void> {
     return;
   }
   chmodSync(b.root, 0o755);
-  const vhome = join(b.root, 'vpopmail');
-  const qhome = join(b.root, 'qmail');
-  for (const d of ['etc', 'domains', 'bin']) mkdirSync(join(vhome, d), { recursive: true });
-  for (const d of ['users', 'control', 'bin']) mkdirSync(join(qhome, d), { recursive: true });
-  const env = { PATH: '/usr/bin:/bin', VPOPMAIL_HOME: vhome, QMAIL_HOME: qhome };
+  const { env } = benchHome(b.root);
   const config = loadConfig(env);
   const ctx = accountsContext(config, createCdbBackend(config), 'bench.test', { hupQmailSend: () => {} });
   await addDomain(ctx, { domain: 'example.test', uid: 89, gid: 89, postmaster: { password: { clear: 'pm-secret' } } });
