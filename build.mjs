@@ -13,6 +13,7 @@ import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
@@ -134,6 +135,29 @@ async function bundleDriver(pkg, outfile) {
   });
 }
 
+/**
+ * The SHA-256/512 WebAssembly modules as base64, emitted here by lib/crypt/sha-wasm.ts's own emitter
+ * so that a program starts with the bytes instead of writing them (see moduleBytes there).
+ */
+async function shaWasmModules() {
+  const r = await build({
+    entryPoints: [join(ROOT, 'lib/crypt/sha-wasm.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    write: false,
+    logLevel: 'warning',
+  });
+  const mod = { exports: {} };
+  new Function('module', 'exports', 'require', r.outputFiles[0].text)(mod, mod.exports, createRequire(import.meta.url));
+  const out = {};
+  for (const bits of [256, 512]) out[bits] = Buffer.from(mod.exports.emitShaModule(bits)).toString('base64');
+  return out;
+}
+
+let shaWasm;
+const shaWasmModulesOnce = () => (shaWasm ??= shaWasmModules());
+
 async function bundle(programs, outfile, defines, runtime) {
   await build({
     plugins: runtime === 'node' ? [seaDriverPlugin] : [],
@@ -146,7 +170,7 @@ async function bundle(programs, outfile, defines, runtime) {
     minify: true,
     keepNames: false,
     legalComments: 'none',
-    define: { __VPOPMAIL_BUILD__: JSON.stringify(defines) },
+    define: { __VPOPMAIL_BUILD__: JSON.stringify(defines), __VPOPMAIL_SHA_WASM__: JSON.stringify(await shaWasmModulesOnce()) },
     // Optional native bindings that drivers try to require inside try/catch; never wanted here.
     external: ['pg-native', 'cloudflare:sockets', 'bun:ffi'],
     logLevel: 'warning',

@@ -1,7 +1,7 @@
 // Replace this process with the next program of a checkpassword chain: execvp's PATH search done by
 // hand (process.execve searches nothing), and the target checked first (a failed execve in Node 24
-// aborts the process instead of throwing).
-import { spawnSync } from 'node:child_process';
+// aborts the process instead of throwing). node:child_process is loaded only where a child is run
+// (Dovecot's reply program, runtimes without execve): a plain login never pays for it.
 import { accessSync, statSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 
@@ -36,6 +36,7 @@ type Execve = (file: string, args: string[], env: Record<string, string>) => nev
 export function execProgram(path: string, argv: readonly string[], env: Readonly<Record<string, string>>): never {
   const execve = (process as unknown as { execve?: Execve }).execve;
   if (typeof execve === 'function') execve.call(process, path, [...argv], { ...env });
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
   const r = spawnSync(path, argv.slice(1), { argv0: argv[0], env: { ...env }, stdio: 'inherit' });
   process.exit(r.status ?? 111);
 }
@@ -52,6 +53,7 @@ export function runProgramWithFds(path: string, argv: readonly string[], env: Re
     while (stdio.length < fd) stdio.push('ignore');
     stdio[fd] = fd;
   }
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
   const r = spawnSync(path, argv.slice(1), { argv0: argv[0], env: { ...env }, stdio });
   process.exit(r.status ?? 111);
 }

@@ -27,12 +27,21 @@ export function apopDigest(clear: string | Uint8Array, timestamp: string | Uint8
   return nodeCrypto().createHash('md5').update(bytes(timestamp)).update(bytes(clear)).digest('hex');
 }
 
+/**
+ * Could `s` equal a digest we compute: 32 lower-case hex digits? Anything else cannot match, so it is
+ * refused before the MD5 (and the load of node:crypto that a plain password login would otherwise pay
+ * when the account keeps a clear password). Says nothing about the secret: only the response's shape.
+ */
+function isMd5Hex(s: string): boolean {
+  return s.length === 32 && /^[0-9a-f]{32}$/.test(s);
+}
+
 /** Does `response` equal the expected CRAM-MD5 digest exactly (C compares the strings; upper case fails)? */
 export function verifyCramMd5(clear: string | Uint8Array, challenge: string | Uint8Array, response: string): boolean {
-  return constantTimeEqual(cramMd5Response(clear, challenge), response);
+  return isMd5Hex(response) && constantTimeEqual(cramMd5Response(clear, challenge), response);
 }
 
 /** Does `digest` equal the expected APOP digest exactly? */
 export function verifyApop(clear: string | Uint8Array, timestamp: string | Uint8Array, digest: string): boolean {
-  return constantTimeEqual(apopDigest(clear, timestamp), digest);
+  return isMd5Hex(digest) && constantTimeEqual(apopDigest(clear, timestamp), digest);
 }

@@ -265,6 +265,18 @@ export function hasWasm(): boolean {
 // The compiled modules, made on first use (never at import) and kept: code and constants only.
 const compiled: { [B in ShaBits]?: object } = {};
 
+/**
+ * The module bytes emitShaModule makes, emitted once at build time (build.mjs) and given to the
+ * bundle as base64: emitting them in a cold process costs 3–7 ms, a large part of one vchkpw login.
+ * Absent when running from source (tests), where they are emitted on first use as before.
+ */
+declare const __VPOPMAIL_SHA_WASM__: { readonly [B in ShaBits]?: string } | undefined;
+
+function moduleBytes(bits: ShaBits): Uint8Array {
+  const prebuilt = typeof __VPOPMAIL_SHA_WASM__ === 'undefined' ? undefined : __VPOPMAIL_SHA_WASM__[bits];
+  return prebuilt === undefined ? emitShaModule(bits) : Buffer.from(prebuilt, 'base64');
+}
+
 /** One instance of the module: its own memory, wiped by wipe(). */
 export class ShaMachine {
   readonly layout: ShaLayout;
@@ -280,7 +292,7 @@ export class ShaMachine {
   constructor(bits: ShaBits) {
     const api = wasmApi();
     if (api === undefined) throw new Error('sha-wasm: this runtime has no WebAssembly');
-    const x = new api.Instance((compiled[bits] ??= new api.Module(emitShaModule(bits)))).exports;
+    const x = new api.Instance((compiled[bits] ??= new api.Module(moduleBytes(bits)))).exports;
     this.layout = shaLayout(bits);
     this.memory = x.memory as WasmMemory;
     this.bswap = x.bswap as (ptr: number, words: number) => void;

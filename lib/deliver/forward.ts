@@ -1,6 +1,6 @@
 // Forwards: `QMAILDIR/bin/qmail-inject -- <address>` with the prepended lines and the message
 // streamed into its stdin through one fixed buffer (spec/vdelivermail.md §6.3).
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -48,7 +48,9 @@ function errnoOf(err: unknown): string {
  * the code C passes through unchanged.
  */
 export async function forwardMessage(run: ForwardRun): Promise<ForwardResult> {
-  const child = spawn(run.injectPath, ['--', run.address], { cwd: run.cwd, env: { ...run.env }, stdio: ['pipe', 'inherit', 'inherit'] });
+  // node:child_process is loaded on the first forward only: most deliveries go to a Maildir
+  const { spawn } = process.getBuiltinModule('node:child_process');
+  const child: ChildProcess = spawn(run.injectPath, ['--', run.address], { cwd: run.cwd, env: { ...run.env }, stdio: ['pipe', 'inherit', 'inherit'] });
   const exited = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('close', (status, signal) => resolve({ status, signal }));
   });

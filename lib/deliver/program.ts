@@ -1,6 +1,5 @@
 // Program deliveries (`|command`): /bin/sh -c with the message at offset 0 on stdin, and
 // qmail-command(8)'s reading of the exit status.
-import { spawnSync } from 'node:child_process';
 import { EXIT } from '../exit.ts';
 
 /** Exit codes qmail-command(8) reads as permanent failures. */
@@ -40,6 +39,8 @@ export interface ProgramResult {
  * child, SIGPIPE included). Waits for it.
  */
 export function runProgram(run: ProgramRun): ProgramResult {
+  // loaded here, not at import: only `|command` deliveries need node:child_process
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
   const r = spawnSync('/bin/sh', ['-c', run.command], {
     cwd: run.cwd,
     env: { ...run.env, SHELL: '/bin/sh' },

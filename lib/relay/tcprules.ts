@@ -1,6 +1,6 @@
 // Rebuild tcp.smtp.cdb for roaming users: the static rules file, then one rule per relay entry,
 // piped into tcprules (layout.md §11.3), with IPv6 entries kept out of an IPv4-only tcprules.
-import { spawnSync } from 'node:child_process';
+import type { SpawnSyncReturns } from 'node:child_process';
 import { chownSync, existsSync, readFileSync } from 'node:fs';
 import { ipVersion } from '../ip.ts';
 import { join } from 'node:path';
@@ -55,7 +55,9 @@ export function rebuildTcpRules(config: Pick<Config, 'etcDir' | 'tcprulesProg' |
   const cdb = `${file}.cdb`;
   const tmp = `${file}.tmp.${process.pid}`;
   const oldMask = process.umask(0o022);
-  let r: ReturnType<typeof spawnSync>;
+  // loaded on a rebuild only (a new relay IP), not by every vchkpw start
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
+  let r: SpawnSyncReturns<Buffer>;
   try {
     r = spawnSync(config.tcprulesProg, [cdb, tmp], { input: Buffer.from(input, 'latin1'), stdio: ['pipe', 'ignore', 'pipe'], timeout: 60_000 });
   } finally {

@@ -1,8 +1,9 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { emitShaModule } from '../../lib/crypt/sha-wasm.ts';
 import { DIST, DIST_BIN, buildInfo } from '../helpers/dist.ts';
 
 // PATH points at an empty directory: no node, bun or npm can be found, so whatever runs is inside
@@ -44,4 +45,15 @@ test('the multi-call executable dispatches on the first argument and refuses unk
   const r = runBare(t, [join(DIST, 'vpopmail'), 'no-such-program']);
   t.is(r.status, 111);
   t.regex(r.stderr, /^vpopmail: no such program: no-such-program\n/);
+});
+
+test('both executables carry the SHA-crypt WebAssembly modules made by the emitter at build time', (t) => {
+  // A login must not spend its first milliseconds writing the module bytes (lib/crypt/sha-wasm.ts).
+  for (const file of ['vpopmail', 'vchkpw']) {
+    const exe = readFileSync(join(DIST, file));
+    for (const bits of [256, 512] as const) {
+      const b64 = Buffer.from(emitShaModule(bits)).toString('base64');
+      t.true(exe.includes(b64), `${file} lacks the prebuilt SHA-${bits} module`);
+    }
+  }
 });
