@@ -78,13 +78,21 @@ class Session {
     logEvent(this.daemon.io, PROGRAM, outcome, { conn: this.streams.conn, ...fields });
   }
 
-  /** How long to wait for the next line: the idle timeout, cut short by the session limit. */
+  /**
+   * How long to wait for the next line: the idle timeout, cut short by the session limit. Whether
+   * the limit cut it is remembered for timeoutReply: a timer may fire a millisecond before the clock
+   * reaches the deadline, and that is still the session limit, not an idle client.
+   */
   private waitMs(): number {
-    return Math.max(0, Math.min(this.daemon.limits.idleTimeoutMs, this.deadlineMs - this.daemon.now()));
+    const left = this.deadlineMs - this.daemon.now();
+    this.waitEndsSession = left <= this.daemon.limits.idleTimeoutMs;
+    return Math.max(0, Math.min(this.daemon.limits.idleTimeoutMs, left));
   }
 
+  private waitEndsSession = false;
+
   private async timeoutReply(): Promise<SessionEnd> {
-    if (this.daemon.now() >= this.deadlineMs) {
+    if (this.waitEndsSession || this.daemon.now() >= this.deadlineMs) {
       await this.writer.line(statusLine(err(42, 110))!);
       return 'session-limit';
     }

@@ -129,6 +129,22 @@ test('the session time limit ends even a busy session with 42.110', async (t) =>
   await c.rest();
 });
 
+test('a timer that fires before the clock reaches the session deadline still ends the session with 42.110', async (t) => {
+  // Timers and Date.now() round differently: the wait cut short by the session limit can end a
+  // millisecond "early". This clock lags 50 ms behind the timers, so the early firing always happens.
+  let started: number | undefined;
+  const now = () => {
+    const real = Date.now();
+    started ??= real;
+    return real - started < 100 ? real : real - 50;
+  };
+  const { daemon } = setup(t, { limits: { sessionTimeoutMs: 300, idleTimeoutMs: 60_000 }, now });
+  const server = await serve(t, daemon);
+  const c = await greeted(server);
+  t.is(await c.line(), '-ERR 42.110 Session Time Limit Reached');
+  await c.rest();
+});
+
 test('connections beyond the session cap get 40.100 and are closed; the daemon keeps serving', async (t) => {
   const { daemon } = setup(t);
   const server = await serve(t, daemon, { maxSessions: 2 });
