@@ -2,16 +2,13 @@
 // message's header section means the message has been here before.
 import { readSync } from 'node:fs';
 import { TempError } from '../exit.ts';
+import { lowerAscii } from '../store/assign.ts';
 
 export const DELIVERED_TO = 'Delivered-To: ';
 
 const LF = 0x0a;
 const CR = 0x0d;
 const CHUNK_BYTES = 16 * 1024;
-
-function lowerAscii(text: string): string {
-  return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
-}
 
 /**
  * Does this line (LF included, if it had one) say the message was delivered to `address`? C's test:

@@ -11,7 +11,7 @@ import type { Config } from '../config.ts';
 import { EXIT, firstLine } from '../exit.ts';
 import { durableFor, type Durable } from '../fs/durable.ts';
 import { remakeUserDir } from '../maildir/make.ts';
-import { lookupAssignDomain, usersCdbPath } from '../store/assign.ts';
+import { lookupAssignDomain, lowerAscii, usersCdbPath } from '../store/assign.ts';
 import type { DeliveryContext, Recipient } from './context.ts';
 import { dotQmailNames, readDotQmail } from './dot-qmail.ts';
 import { deliverLines, isWorthDelivering, type Step } from './instruction.ts';
@@ -39,10 +39,6 @@ export interface VdelivermailRun {
   /** The user store; default openBackend(config), opened only once a user must be looked up. */
   readonly backend?: Backend;
   readonly durable?: Durable;
-}
-
-function lowerAscii(text: string): string {
-  return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
 }
 
 /** errno codes that say "try again later", whatever C makes of the failure. */
