@@ -3,11 +3,12 @@
 // vadduser at a time (measured on a 2,000-user sample and extrapolated); peak RSS of the import.
 // `npm run bench -- scale --scale-1m` also imports 1,000,000 users (about 20 GB of Maildirs).
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { benchHome, type Bench, type BenchHome } from './harness.ts';
 
+const BUN = join(import.meta.dirname, '..', '..', 'node_modules/@oven/bun-linux-x64/bin/bun');
 const HASH = '$1$benchsal$Qj0lzJCdqI2s9nRL5rA0v/';
 
 /** Run a program once, to completion; wall time and (through GNU time) peak RSS. */
@@ -38,6 +39,23 @@ async function writeImport(path: string, domains: readonly string[], perDomain: 
   out.end();
   await once(out, 'finish');
 }
+
+// The file-system floor of an import: the five directories each new mailbox needs (home, Maildir,
+// cur, new, tmp), 100 homes to a bucket directory as the domain's hashing spreads them, made by a
+// minimal loop in the same run. Directory creation is most of a bulk import's cost, and its speed
+// varies a lot between machines (journal, disk), so the import is also given as a ratio to it.
+const MKDIR_FLOOR_JS = String.raw`
+const fs = require('node:fs');
+const [root, n] = [process.argv[2], Number(process.argv[3])];
+for (let i = 0; i < n; i++) {
+  const bucket = root + '/' + Math.floor(i / 100);
+  if (i % 100 === 0) fs.mkdirSync(bucket, { recursive: true });
+  const home = bucket + '/u' + i;
+  fs.mkdirSync(home);
+  fs.mkdirSync(home + '/Maildir');
+  for (const s of ['cur', 'new', 'tmp']) fs.mkdirSync(home + '/Maildir/' + s);
+}
+`;
 
 function addDomains(bin: string, home: BenchHome, domains: readonly string[]): void {
   for (const d of domains) runOnce([join(bin, 'vadddomain'), d, 'bench-pm-pw'], home.env);
@@ -128,6 +146,18 @@ export default async function scale(b: Bench): Promise<void> {
   b.print(`vaddusers 100,000 users into 10 domains: ${(imp.ms / 1000).toFixed(1)} s, peak RSS ${imp.rssMiB.toFixed(1)} MiB`);
   b.print(`bulk import against one at a time: ${(extrapolated / imp.ms).toFixed(0)}x faster (goal >= 100x)`);
   rmSync(join(b.root, 'bulk'), { recursive: true, force: true });
+  {
+    const floorJs = join(b.root, 'mkdir-floor.js');
+    writeFileSync(floorJs, MKDIR_FLOOR_JS);
+    const dirs = join(b.root, 'mkdir-floor');
+    const floorUsers = 20_000;
+    const floor = runOnce([BUN, floorJs, dirs, String(floorUsers)], { VPOPMAIL_HOME: join(b.root, 'mkdir-floor-home') });
+    rmSync(dirs, { recursive: true, force: true });
+    const floor100k = floor.ms * (100_000 / floorUsers);
+    b.print(
+      `file-system floor: 5 directories per mailbox, ${floorUsers.toLocaleString('en')} mailboxes in ${(floor.ms / 1000).toFixed(1)} s by a bare loop: ${(floor100k / 1000).toFixed(1)} s for 100,000 (x5, linear); the import is ${(imp.ms / floor100k).toFixed(2)}x that floor, and one at a time would be ${(extrapolated / floor100k).toFixed(0)}x it`,
+    );
+  }
 
   if (process.argv.includes('--scale-1m')) {
     const huge = benchHome(join(b.root, 'million'));
