@@ -96,3 +96,21 @@ test('4000 generated header sections agree with the plain reading of the rule', 
   }
   t.true(loops > 500 && loops < 3500, `a mix of loops and not (${loops})`);
 });
+
+test('a Delivered-To line, or the end of the header section, found wherever it falls against the 16 KiB read boundary', (t) => {
+  const target = 'Delivered-To: a@b.test\n';
+  for (let at = 16384 - target.length - 3; at <= 16384 + 3; at++) {
+    // filler header lines up to `at`, then the line (or an empty line and the line in the body)
+    const filler = `X: ${'f'.repeat(at - 5)}\n`;
+    t.is(filler.length, at - 1);
+    for (const [text, want] of [
+      [`${filler}Z\n${target}`, true],
+      [`${filler}\n${target}`, false],
+      [`${filler}Z\n${target.slice(0, -1)}X\n`, false],
+      [`${filler}Z\nDelivered-To: A@B.TEST\nmore: x\n\nbody\n`, true],
+    ] as const) {
+      t.is(reference(text, 'a@b.test'), want, `reference at ${at}`);
+      withMessage(t, text, (src) => t.is(hasDeliveredToHeader(src, 'a@b.test'), want, `at ${at}: ${JSON.stringify(text.slice(-40))}`));
+    }
+  }
+});
