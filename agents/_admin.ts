@@ -1,6 +1,6 @@
 // Shared pieces of the admin tools: opening the store, reporting failures as C's tools do (library
 // errors as `Error: <text>` on stdout with exit 256 + code), reading addresses and passwords.
-import { hostname } from 'node:os';
+import { machineHostname } from '../lib/hostname.ts';
 import { accountsContext, type AccountsContext } from '../lib/accounts/context.ts';
 import { defaultDomainOf } from '../lib/accounts/default-domain.ts';
 import { NameError, parseUserAddress, type UserAddress } from '../lib/accounts/names.ts';
@@ -31,7 +31,7 @@ export async function withAdmin(
   try {
     const config = loadConfig(env);
     backend = await openBackend(config);
-    return await fn({ config, backend, ctx: accountsContext(config, backend, hostname()) });
+    return await fn({ config, backend, ctx: accountsContext(config, backend, machineHostname()) });
   } catch (err) {
     return report(name, io, err);
   } finally {

@@ -1,5 +1,5 @@
 // vdelivermail: run by qmail-local from <dom>/.qmail-default, the message on stdin.
-import { hostname } from 'node:os';
+import { machineHostname } from '../lib/hostname.ts';
 import { defineAgent } from '../lib/cli/agent.ts';
 import { loadConfig } from '../lib/config.ts';
 import { vdelivermail } from '../lib/deliver/vdelivermail.ts';
@@ -11,7 +11,7 @@ export default defineAgent('vdelivermail', ({ argv, env, io }) =>
     config: loadConfig(env),
     io,
     cwd: process.cwd(),
-    hostname: hostname(),
+    hostname: machineHostname(),
     pid: process.pid,
     now: Date.now,
     tmpDir: env.TMPDIR || '/tmp',

@@ -1,9 +1,9 @@
 // vpopbull: put one prepared message into every mailbox of the chosen domains (spec/vpopbull.md).
-import { hostname } from 'node:os';
+import { machineHostname } from '../lib/hostname.ts';
 import { vpopbullMain } from '../lib/bulletin/cli.ts';
 import { defineAgent } from '../lib/cli/agent.ts';
 import { isTerminal } from '../lib/cli/tty.ts';
 
 export default defineAgent('vpopbull', (ctx) =>
-  vpopbullMain(ctx, { cwd: process.cwd(), host: hostname(), pid: process.pid, now: Date.now, isTerminal: isTerminal(2) }),
+  vpopbullMain(ctx, { cwd: process.cwd(), host: machineHostname(), pid: process.pid, now: Date.now, isTerminal: isTerminal(2) }),
 );

@@ -1,6 +1,6 @@
 // vpopmaild as a program: its options, the daemon context, and the two ways to run (one session on
 // stdin/stdout as tcpserver and inetd run it, or a standalone server), with SIGHUP reloading.
-import { hostname } from 'node:os';
+import { machineHostname } from '../hostname.ts';
 import type { Readable, Writable } from 'node:stream';
 import { accountsContext } from '../accounts/context.ts';
 import { openBackend } from '../backends/open.ts';
@@ -112,7 +112,7 @@ async function daemonContext(ports: ProcessPorts, options: VpopmaildOptions, gat
   const daemon: DaemonContext = {
     config,
     backend,
-    accounts: accountsContext(config, backend, hostname()),
+    accounts: accountsContext(config, backend, machineHostname()),
     io: ports.io,
     now: () => Date.now(),
     gate,

@@ -72,7 +72,12 @@ export function usersCdbPath(qmailHome: string): string {
 
 /** ASCII-only lower case, as C's tolower and qmail's case_lowerb do it. */
 export function lowerAscii(text: string): string {
-  return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
+  // Most names are lower case already: no regular expression to compile and run for them.
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
+  }
+  return text;
 }
 
 export function formatAssignLine(entry: AssignEntry): string {
