@@ -77,7 +77,7 @@ function writeNewLastauth(home: string, timeSec: number, owner: Owner, root: boo
     try {
       fchmodSync(fd, 0o600);
       if (root) fchownSync(fd, owner.uid, owner.gid);
-      durable.write(fd, Buffer.from(NEVER_LOGGED_IN_IP, 'latin1'));
+      durable.write(fd, NEVER_LOGGED_IN_BYTES);
       futimesSync(fd, timeSec, timeSec);
     } finally {
       closeSync(fd);
@@ -86,6 +86,24 @@ function writeNewLastauth(home: string, timeSec: number, owner: Owner, root: boo
     throw new TempError(`unable to write ${path}: ${errno(err)}`, { cause: err });
   }
 }
+
+/**
+ * A full garbage collection now, where the runtime offers one (Bun.gc; Node only with --expose-gc).
+ * A bulk import makes strings, task objects and small buffers for every mailbox: left to itself,
+ * Bun's collector let the heap grow by a few hundred MiB over a 1,000,000-user import before it
+ * caught up (measured peak RSS 445 MiB). Collected every few thousand mailboxes and per domain,
+ * memory follows what is live.
+ */
+export function collectGarbage(): void {
+  const g = globalThis as { Bun?: { gc(force: boolean): void }; gc?: () => void };
+  if (g.Bun !== undefined) g.Bun.gc(true);
+  else g.gc?.();
+}
+
+/** Mailboxes made between two collections (collectGarbage). */
+export const MAILBOXES_PER_COLLECTION = 8192;
+
+const NEVER_LOGGED_IN_BYTES = Buffer.from(NEVER_LOGGED_IN_IP, 'latin1');
 
 /** The same, one call after another: on a machine with one or two cores this costs less CPU. */
 function makeDirSync(path: string, owner: Owner, root: boolean, isHome = false): void {
@@ -131,6 +149,7 @@ export async function makeHomes(tasks: (i: number) => HomeTask | undefined, coun
     task.after?.(task.home);
     done++;
     if (done % 256 === 0) options.onProgress?.(done);
+    if (done % MAILBOXES_PER_COLLECTION === 0) collectGarbage();
   };
   if (options.concurrency <= 1) {
     for (let i = 0; i < count; i++) {

@@ -30,7 +30,7 @@ import {
 import { NEVER_LOGGED_IN_IP } from '../store/lastauth.ts';
 import { withLock } from '../store/lock.ts';
 import { addVpasswdEntries, iterateVpasswd, recoverVpasswd, VPASSWD_CDB_FILE, type VpasswdEntry } from '../store/vpasswd.ts';
-import { defaultHomeConcurrency, deferredDurable, fsyncPaths, makeHomes, syncFileSystem } from './bulk-homes.ts';
+import { MAILBOXES_PER_COLLECTION, collectGarbage, defaultHomeConcurrency, deferredDurable, fsyncPaths, makeHomes, syncFileSystem } from './bulk-homes.ts';
 import type { BulkInputItem } from './bulk-input.ts';
 import { storeOptions, type AccountsContext } from './context.ts';
 import { isBareUserDir, makeDirsBelow } from './dirs.ts';
@@ -98,6 +98,13 @@ export interface BulkImportSummary {
   readonly skipped: number;
   readonly domains: readonly BulkDomainResult[];
 }
+
+/**
+ * Lines checked, or entries written, between two full collections (collectGarbage): each makes a
+ * few short-lived strings and buffers, and left alone the collector let them pile up to over
+ * 100 MiB in a 1,000,000-user import.
+ */
+const GARBAGE_EVERY = MAILBOXES_PER_COLLECTION;
 
 // --- compact per-domain storage ---------------------------------------------------------------
 
@@ -437,6 +444,7 @@ export async function importUsers(ctx: AccountsContext, input: Iterable<BulkInpu
     for (const item of input) {
       records++;
       if (records % 256 === 0) options.onProgress?.({ stage: 'checking', done: records });
+      if (records % GARBAGE_EVERY === 0) collectGarbage();
       if (item.kind === 'error') {
         refuse(item.line, undefined, item.reason);
         continue;
@@ -666,11 +674,11 @@ async function plan(ctx: AccountsContext, batch: DomainBatch, refuse: Refuse): P
 }
 
 function existsAt(path: string): boolean {
+  // throwIfNoEntry: a new home is the common case, and an Error with its stack for each of a
+  // million users was most of the import's garbage
   try {
-    lstatSync(path);
-    return true;
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw new TempError(`lstat(${path}) failed: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
   }
 }
@@ -706,6 +714,7 @@ async function write(ctx: AccountsContext, batches: readonly DomainBatch[], opti
   let madeBefore = 0;
   const made = new Map<DomainBatch, number>();
   for (const batch of live) {
+    collectGarbage();
     try {
       await plan(ctx, batch, refuse);
       const owner = ownerOf(batch.ref);
@@ -744,6 +753,7 @@ async function write(ctx: AccountsContext, batches: readonly DomainBatch[], opti
   const ready = live.filter((b) => b.error === undefined);
   await flushHomes(ctx, ready, concurrency);
   for (const batch of ready) {
+    collectGarbage();
     options.onProgress?.({ stage: 'writing', domain: batch.ref.domain, done: 0, total: made.get(batch) });
     try {
       batch.added = await commit(ctx, batch);
@@ -808,8 +818,10 @@ function* pathsMadeOn(batches: readonly DomainBatch[], dev: number): Generator<s
 /** The entries a domain gains, sorted by name, read back from the scratch file. */
 function* sortedEntries(ctx: AccountsContext, batch: DomainBatch): Generator<VpasswdEntry> {
   const uid = pwUidFor(ctx.backend);
+  let n = 0;
   for (const i of batch.sorted) {
     if (batch.state[i] !== VALID) continue;
+    if (++n % GARBAGE_EVERY === 0) collectGarbage();
     const r = batch.record(i);
     yield prepareEntry({ name: batch.names.name(i), passwd: r.passwd, uid, gid: 0, gecos: r.gecos, dir: batch.home(i), quota: r.quota, clear: r.clear }, ctx.config);
   }
