@@ -100,8 +100,8 @@ export function collectGarbage(): void {
   else g.gc?.();
 }
 
-/** Mailboxes made between two collections (collectGarbage). */
-export const MAILBOXES_PER_COLLECTION = 8192;
+/** Lines checked, mailboxes made or entries written between two collections (collectGarbage). */
+export const GARBAGE_EVERY = 8192;
 
 const NEVER_LOGGED_IN_BYTES = Buffer.from(NEVER_LOGGED_IN_IP, 'latin1');
 
@@ -149,7 +149,7 @@ export async function makeHomes(tasks: (i: number) => HomeTask | undefined, coun
     task.after?.(task.home);
     done++;
     if (done % 256 === 0) options.onProgress?.(done);
-    if (done % MAILBOXES_PER_COLLECTION === 0) collectGarbage();
+    if (done % GARBAGE_EVERY === 0) collectGarbage();
   };
   if (options.concurrency <= 1) {
     for (let i = 0; i < count; i++) {

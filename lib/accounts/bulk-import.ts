@@ -30,7 +30,7 @@ import {
 import { NEVER_LOGGED_IN_IP } from '../store/lastauth.ts';
 import { withLock } from '../store/lock.ts';
 import { addVpasswdEntries, iterateVpasswd, recoverVpasswd, VPASSWD_CDB_FILE, type VpasswdEntry } from '../store/vpasswd.ts';
-import { MAILBOXES_PER_COLLECTION, collectGarbage, defaultHomeConcurrency, deferredDurable, fsyncPaths, makeHomes, syncFileSystem } from './bulk-homes.ts';
+import { GARBAGE_EVERY, collectGarbage, defaultHomeConcurrency, deferredDurable, fsyncPaths, makeHomes, syncFileSystem } from './bulk-homes.ts';
 import type { BulkInputItem } from './bulk-input.ts';
 import { storeOptions, type AccountsContext } from './context.ts';
 import { isBareUserDir, makeDirsBelow } from './dirs.ts';
@@ -98,13 +98,6 @@ export interface BulkImportSummary {
   readonly skipped: number;
   readonly domains: readonly BulkDomainResult[];
 }
-
-/**
- * Lines checked, or entries written, between two full collections (collectGarbage): each makes a
- * few short-lived strings and buffers, and left alone the collector let them pile up to over
- * 100 MiB in a 1,000,000-user import.
- */
-const GARBAGE_EVERY = MAILBOXES_PER_COLLECTION;
 
 // --- compact per-domain storage ---------------------------------------------------------------
 
