@@ -159,11 +159,8 @@ async function shaWasmModules() {
 // Optional native bindings that drivers try to require inside try/catch; never wanted here.
 const BUNDLE_EXTERNALS = ['pg-native', 'cloudflare:sockets', 'bun:ffi'];
 
-let shaWasm;
-const shaWasmModulesOnce = () => (shaWasm ??= shaWasmModules());
-
 /** One esbuild file for a Node SEA (whose main script is a single file); the drivers stay assets. */
-async function bundle(programs, outfile, defines) {
+async function bundle(programs, outfile, define) {
   await build({
     plugins: [seaDriverPlugin],
     stdin: { contents: entrySource(programs), resolveDir: ROOT, sourcefile: 'entry.ts', loader: 'ts' },
@@ -175,7 +172,7 @@ async function bundle(programs, outfile, defines) {
     minify: true,
     keepNames: false,
     legalComments: 'none',
-    define: { __VPOPMAIL_BUILD__: JSON.stringify(defines), __VPOPMAIL_SHA_WASM__: JSON.stringify(await shaWasmModulesOnce()) },
+    define: Object.fromEntries(Object.entries(define).map(([k, v]) => [k, JSON.stringify(v)])),
     external: BUNDLE_EXTERNALS,
     logLevel: 'warning',
   });
@@ -188,12 +185,11 @@ async function bundle(programs, outfile, defines) {
  * esbuild file would make every start load all of it: the drivers alone are ~1.1 MB of ~1.5 MB, and
  * measured, `vpopmail --version` took 10.4 ms that way against 7.9 ms split (compiled empty Bun: 5 ms).
  */
-async function compileBun(programs, work, defines, exe) {
+function compileBun(programs, work, define, exe) {
   const bun = require_('@oven/bun-linux-x64/bin/bun');
   if (!existsSync(bun)) fail(`Bun is not installed (${bun}); run npm install`);
   const entry = join(work, 'vpopmail-entry.ts');
   writeFileSync(entry, entrySource(programs));
-  const define = { __VPOPMAIL_BUILD__: defines, __VPOPMAIL_SHA_WASM__: await shaWasmModulesOnce() };
   // No .env, bunfig.toml, tsconfig.json or package.json is read at run time from the caller's cwd.
   run(bun, ['build', '--compile', '--bytecode', '--splitting', '--target=bun', '--format=esm', '--minify',
     '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
@@ -255,6 +251,8 @@ async function main() {
 
   const executables = [];
   const started = Date.now();
+  // What every bundle gets compiled in: the build's paths and ids, and the SHA-crypt module bytes.
+  const define = { __VPOPMAIL_BUILD__: defines, __VPOPMAIL_SHA_WASM__: await shaWasmModules() };
   const driverAssets = {};
   for (const pkg of SEA_DRIVERS) {
     driverAssets[`${pkg}.cjs`] = join(work, `driver-${pkg}.cjs`);
@@ -262,10 +260,10 @@ async function main() {
   }
   {
     const exe = join(opts.out, 'vpopmail');
-    if (opts.runtime === 'bun') await compileBun(plain, work, defines, `${exe}.${process.pid}`);
+    if (opts.runtime === 'bun') compileBun(plain, work, define, `${exe}.${process.pid}`);
     else {
       const bundleFile = join(work, 'vpopmail.cjs');
-      await bundle(plain, bundleFile, defines);
+      await bundle(plain, bundleFile, define);
       compileNode(bundleFile, `${exe}.${process.pid}`, work, driverAssets);
     }
     renameSync(`${exe}.${process.pid}`, exe); // a running copy keeps its old inode
@@ -273,7 +271,7 @@ async function main() {
   }
   if (setid.length > 0) {
     const bundleFile = join(work, 'vchkpw.cjs');
-    await bundle(setid, bundleFile, defines);
+    await bundle(setid, bundleFile, define);
     const exe = join(opts.out, 'vchkpw');
     compileNode(bundleFile, `${exe}.${process.pid}`, work, driverAssets);
     renameSync(`${exe}.${process.pid}`, exe);
