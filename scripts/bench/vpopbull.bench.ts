@@ -104,7 +104,7 @@ function ratio(t: Timing, floor: Timing): string {
 }
 
 export default async function vpopbull(b: Bench): Promise<void> {
-  const bun = join(b.projectRoot, 'node_modules/@oven/bun-linux-x64/bin/bun');
+  const bun = b.bun;
   const floorJs = join(b.root, 'floor.js');
   writeFileSync(floorJs, FLOOR_JS);
   const cleanPy = join(b.root, 'clean.py');
