@@ -7,6 +7,7 @@ import { BUILD } from '../lib/config.ts';
 import { parseQuotaStrict } from '../lib/quota.ts';
 import { complain, withAdmin } from './_admin.ts';
 import { isTerminal } from '../lib/cli/tty.ts';
+import { normalJit } from '../lib/runtime.ts';
 
 export default defineAgent('vaddusers', async ({ argv0, argv, env, io }) => {
   let passwordKind: PasswordKind = 'auto';
@@ -70,5 +71,6 @@ export default defineAgent('vaddusers', async ({ argv0, argv, env, io }) => {
     ...(format === undefined ? {} : { format }),
     ...(defaultQuota === undefined ? {} : { defaultQuota }),
   };
+  normalJit();
   return withAdmin('vaddusers', env, io, (tool) => runVaddusers(tool.ctx, request, { io, isTerminal: isTerminal(2), stdinFd: 0, now: Date.now }));
 });

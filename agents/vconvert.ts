@@ -7,6 +7,7 @@ import { Getopt, getoptMessage } from '../lib/cli/getopt.ts';
 import { loadConfig, type BackendName, type Config } from '../lib/config.ts';
 import { firstLine } from '../lib/exit.ts';
 import { isTerminal } from '../lib/cli/tty.ts';
+import { normalJit } from '../lib/runtime.ts';
 
 const USAGE = `usage: vconvert FROM TO [domain ...]
 The first store option is where the users come from, the second where they go:
@@ -45,6 +46,7 @@ const NOT_YET: ReadonlyMap<string, string> = new Map([
 ]);
 
 export default defineAgent('vconvert', async ({ argv0, argv, env, io }) => {
+  normalJit();
   const config = loadConfig(env);
   const stores: BackendName[] = [];
   const g = new Getopt(argv, 'cmMGep:Sdv');

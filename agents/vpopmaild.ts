@@ -2,9 +2,11 @@
 // as C runs; -p port: a standalone server on 127.0.0.1 (lib/daemon/daemon.ts has the options).
 import { defineAgent } from '../lib/cli/agent.ts';
 import { parseVpopmaildArgs, runVpopmaild } from '../lib/daemon/daemon.ts';
+import { normalJit } from '../lib/runtime.ts';
 
-export default defineAgent('vpopmaild', ({ argv0, argv, env, io }) =>
-  runVpopmaild(
+export default defineAgent('vpopmaild', ({ argv0, argv, env, io }) => {
+  normalJit();
+  return runVpopmaild(
     {
       env,
       io,
@@ -17,5 +19,5 @@ export default defineAgent('vpopmaild', ({ argv0, argv, env, io }) =>
       },
     },
     parseVpopmaildArgs(argv0, argv),
-  ),
-);
+  );
+});

@@ -26,11 +26,7 @@ try {
   b.baseline('node', 'bare Node 24 (node -e 0)', { argv: [NODE24, '-e', '0'], runs: 30 });
   b.baseline('bun', 'bare Bun (bun -e 0)', { argv: [BUN, '-e', '0'], runs: 30 });
   // A compiled Bun executable that does nothing: the floor for our Bun-built programs.
-  const empty = join(root, 'empty.js');
-  writeFileSync(empty, 'process.exit(0)\n');
-  const emptyExe = join(root, 'empty-bun');
-  const r = spawnSync(BUN, ['build', '--compile', '--bytecode', '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig', empty, '--outfile', emptyExe], { encoding: 'utf8' });
-  if (r.status === 0) b.baseline('bun-compiled', 'compiled empty Bun program', { argv: [emptyExe], runs: 30 });
+  b.baseline('bun-compiled', 'compiled empty Bun program', { argv: [b.compileBun('empty-bun', 'process.exit(0)\n')], runs: 30 });
   const info = JSON.parse(spawnSync('cat', [join(dist, 'build-info.json')], { encoding: 'utf8' }).stdout) as { runtime: 'bun' | 'node' };
   // "runtime" = the bare start of the runtime the multi-call executable was built on.
   b.baselines.set('runtime', b.baselines.get(info.runtime)!);

@@ -15,6 +15,7 @@ import type { Durable } from '../fs/durable.ts';
 import { NEVER_LOGGED_IN_IP } from '../store/lastauth.ts';
 import { isRoot } from './context.ts';
 import { removeTreeBelow } from './remove-tree.ts';
+import { collectGarbage } from '../runtime.ts';
 
 type Owner = { readonly uid: number; readonly gid: number };
 
@@ -85,19 +86,6 @@ function writeNewLastauth(home: string, timeSec: number, owner: Owner, root: boo
   } catch (err) {
     throw new TempError(`unable to write ${path}: ${errno(err)}`, { cause: err });
   }
-}
-
-/**
- * A full garbage collection now, where the runtime offers one (Bun.gc; Node only with --expose-gc).
- * A bulk import makes strings, task objects and small buffers for every mailbox: left to itself,
- * Bun's collector let the heap grow by a few hundred MiB over a 1,000,000-user import before it
- * caught up (measured peak RSS 445 MiB). Collected every few thousand mailboxes and per domain,
- * memory follows what is live.
- */
-export function collectGarbage(): void {
-  const g = globalThis as { Bun?: { gc(force: boolean): void }; gc?: () => void };
-  if (g.Bun !== undefined) g.Bun.gc(true);
-  else g.gc?.();
 }
 
 /** Lines checked, mailboxes made or entries written between two collections (collectGarbage). */

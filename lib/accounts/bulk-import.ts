@@ -30,7 +30,8 @@ import {
 import { NEVER_LOGGED_IN_IP } from '../store/lastauth.ts';
 import { withLock } from '../store/lock.ts';
 import { addVpasswdEntries, iterateVpasswd, recoverVpasswd, VPASSWD_CDB_FILE, type VpasswdEntry } from '../store/vpasswd.ts';
-import { GARBAGE_EVERY, collectGarbage, defaultHomeConcurrency, deferredDurable, fsyncPaths, makeHomes, syncFileSystem } from './bulk-homes.ts';
+import { GARBAGE_EVERY, defaultHomeConcurrency, deferredDurable, fsyncPaths, makeHomes, syncFileSystem } from './bulk-homes.ts';
+import { collectGarbage } from '../runtime.ts';
 import type { BulkInputItem } from './bulk-input.ts';
 import { storeOptions, type AccountsContext } from './context.ts';
 import { isBareUserDir, makeDirsBelow } from './dirs.ts';

@@ -2,7 +2,7 @@
 // measured in the same run. Cases live in scripts/bench/*.bench.ts, each a default-exported
 // `async (b: Bench) => void`.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface ProcessCase {
@@ -62,6 +62,20 @@ export class Bench {
   /** The Bun binary of the npm package, for floors and in-process cases run on bare Bun. */
   get bun(): string {
     return join(this.projectRoot, 'node_modules/@oven/bun-linux-x64/bin/bun');
+  }
+
+  /**
+   * A Bun executable of `source` (JavaScript), compiled as build.mjs compiles ours (the flags it
+   * recorded in build-info.json), for floors: the same runtime start, nothing of our code.
+   */
+  compileBun(name: string, source: string): string {
+    const info = JSON.parse(readFileSync(join(this.dist, 'build-info.json'), 'utf8')) as { bunCompileFlags?: string[] };
+    const file = join(this.root, `${name}.js`);
+    const exe = join(this.root, name);
+    writeFileSync(file, source);
+    const r = spawnSync(this.bun, ['build', ...(info.bunCompileFlags ?? ['--compile', '--bytecode']), file, '--outfile', exe], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`bun build --compile of ${name} failed: ${r.stderr}`);
+    return exe;
   }
 
   /** Time a process `runs` times (after `warmup` untimed runs). */
