@@ -22,8 +22,8 @@ export function collectGarbage(): void {
  * The Bun executable starts with JavaScriptCore's tier-up thresholds scaled up (build.mjs,
  * --compile-jit-policy): most calls are one delivery or one look-up, whose code runs a few times and
  * is done, and compiling it costs more than interpreting it. A program that goes on working (the
- * daemon, a bulk import, a conversion) calls this once it is past its start so that its hot loops
- * get the normal JIT.
+ * daemon, a bulk import, a conversion, a bulletin) calls this once it is past its start so that
+ * its hot loops get the normal JIT.
  */
 export function normalJit(): void {
   (globalThis as RuntimeGlobals).Bun?.unsafe?.setJITPolicy?.(1);
