@@ -38,7 +38,7 @@ export interface InProcessTiming {
 
 const RUNNER = join(import.meta.dirname, 'runner.py');
 
-function median(xs: readonly number[]): number {
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
