@@ -1,7 +1,6 @@
 // npm run bench: whole-process timings of our executables as ratios to baselines measured in the
 // same run (/bin/true, the bare runtimes). Cases: scripts/bench/*.bench.ts. `-- --quick` for fewer runs,
 // `-- NAME...` to run only cases whose file name contains NAME.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +26,7 @@ try {
   b.baseline('bun', 'bare Bun (bun -e 0)', { argv: [BUN, '-e', '0'], runs: 30 });
   // A compiled Bun executable that does nothing: the floor for our Bun-built programs.
   b.baseline('bun-compiled', 'compiled empty Bun program', { argv: [b.compileBun('empty-bun', 'process.exit(0)\n')], runs: 30 });
-  const info = JSON.parse(spawnSync('cat', [join(dist, 'build-info.json')], { encoding: 'utf8' }).stdout) as { runtime: 'bun' | 'node' };
+  const info = b.buildInfo();
   // "runtime" = the bare start of the runtime the multi-call executable was built on.
   b.baselines.set('runtime', b.baselines.get(info.runtime)!);
   b.print(`(multi-call executable built on ${info.runtime}; ratios "x ${b.baselines.get('runtime')!.name}" are against it)`);

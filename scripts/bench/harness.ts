@@ -36,6 +36,14 @@ export interface InProcessTiming {
   readonly ops: number;
 }
 
+/** The parts of dist/build-info.json the bench reads. */
+export interface BuildInfo {
+  /** The runtime of the multi-call executable. */
+  readonly runtime: 'bun' | 'node';
+  /** The `bun build` flags of the Bun executable (absent from builds made before they were recorded). */
+  readonly bunCompileFlags?: readonly string[];
+}
+
 const RUNNER = join(import.meta.dirname, 'runner.py');
 
 export function median(xs: readonly number[]): number {
@@ -64,16 +72,22 @@ export class Bench {
     return join(this.projectRoot, 'node_modules/@oven/bun-linux-x64/bin/bun');
   }
 
+  /** What build.mjs built into dist/ (dist/build-info.json). */
+  buildInfo(): BuildInfo {
+    return JSON.parse(readFileSync(join(this.dist, 'build-info.json'), 'utf8')) as BuildInfo;
+  }
+
   /**
    * A Bun executable of `source` (JavaScript), compiled as build.mjs compiles ours (the flags it
    * recorded in build-info.json), for floors: the same runtime start, nothing of our code.
    */
   compileBun(name: string, source: string): string {
-    const info = JSON.parse(readFileSync(join(this.dist, 'build-info.json'), 'utf8')) as { bunCompileFlags?: string[] };
+    const flags = this.buildInfo().bunCompileFlags;
+    if (flags === undefined) throw new Error(`${join(this.dist, 'build-info.json')} does not say how Bun was run: rebuild (node build.mjs)`);
     const file = join(this.root, `${name}.js`);
     const exe = join(this.root, name);
     writeFileSync(file, source);
-    const r = spawnSync(this.bun, ['build', ...(info.bunCompileFlags ?? ['--compile', '--bytecode']), file, '--outfile', exe], { encoding: 'utf8' });
+    const r = spawnSync(this.bun, ['build', ...flags, file, '--outfile', exe], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`bun build --compile of ${name} failed: ${r.stderr}`);
     return exe;
   }
