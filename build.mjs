@@ -82,17 +82,17 @@ export function listPrograms() {
 }
 
 function entrySource(programs) {
-  // Each program's module graph is required only when that program runs: esbuild then defers the
-  // modules (and the node: built-ins they load, such as crypto or tls) until first use, so one
-  // program's start-up does not pay for another's imports.
-  const getters = programs.map(
-    (p) => `  get ${JSON.stringify(p)}() { return require(${JSON.stringify(join(ROOT, 'agents', `${p}.ts`))}).default; },`,
+  // Each program's module graph is imported only when that program runs (a chunk of its own in the
+  // Bun executable, a deferred module in the esbuild file), so one program's start-up does not pay
+  // for another's imports (and the node: built-ins they load, such as crypto or tls).
+  const loaders = programs.map(
+    (p) => `  ${JSON.stringify(p)}: () => import(${JSON.stringify(join(ROOT, 'agents', `${p}.ts`))}),`,
   );
   return [
     `import { dispatch } from ${JSON.stringify(join(ROOT, 'lib/cli/main.ts'))};`,
     `import { BUILD } from ${JSON.stringify(join(ROOT, 'lib/config.ts'))};`,
     'dispatch({',
-    ...getters,
+    ...loaders,
     '}, `vpopmail-ts ${BUILD.projectVersion} (vpopmail ${BUILD.version} compatible)`);',
   ].join('\n');
 }
