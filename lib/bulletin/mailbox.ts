@@ -142,6 +142,8 @@ export interface QuotaVerdict {
   readonly isOverQuota: boolean;
   /** `in use <bytes> bytes in <count> messages of <quota>`, for the report. */
   readonly detail: string;
+  /** The Maildir whose maildirsize counts (quotaRootOf), for recordDelivery. */
+  readonly quotaRoot: string;
 }
 
 /**
@@ -167,13 +169,18 @@ export function checkQuota(run: MailboxRun, target: MailboxTarget, incomingBytes
   return {
     isOverQuota: check.isOverQuota,
     detail: `in use ${check.usage.bytes} bytes in ${check.usage.count} message${check.usage.count === 1 ? '' : 's'} of ${quota}`,
+    quotaRoot: check.quotaRoot,
   };
 }
 
-/** Record a delivered message in maildirsize (Maildir++: `<size> 1`). */
-export function recordDelivery(run: MailboxRun, target: MailboxTarget, sizeBytes: number): void {
+/**
+ * Record a delivered message in maildirsize (Maildir++: `<size> 1`); `quotaRoot` from the quota
+ * check spares a second look for maildirfolder.
+ */
+export function recordDelivery(run: MailboxRun, target: MailboxTarget, sizeBytes: number, quotaRoot?: string): void {
   if (target.quota === undefined) return;
-  appendMaildirsize(target.maildir, target.quota, { bytes: sizeBytes, count: 1 }, maildirsizeOptions(run, target));
+  const options = maildirsizeOptions(run, target);
+  appendMaildirsize(target.maildir, target.quota, { bytes: sizeBytes, count: 1 }, quotaRoot === undefined ? options : { ...options, quotaRoot });
 }
 
 /**

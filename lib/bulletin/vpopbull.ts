@@ -128,6 +128,8 @@ interface Item {
   path?: string;
   sizeBytes?: number;
   overQuotaDetail?: string;
+  /** From the quota check, for recordDelivery. */
+  quotaRoot?: string;
   failure?: string;
 }
 
@@ -225,6 +227,7 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
           item.overQuotaDetail = verdict.detail;
           return item;
         }
+        item.quotaRoot = verdict.quotaRoot;
       }
       if (req.mode === 'copy') {
         item.pending = writeCopy(r, target, headers);
@@ -302,7 +305,7 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
         if (item.isFallback === true) summary.copiedInsteadOfLinked++;
         lastPath = item.path;
         try {
-          recordDelivery(run!, item.target!, item.sizeBytes!);
+          recordDelivery(run!, item.target!, item.sizeBytes!, item.quotaRoot);
         } catch (err) {
           out.stderr(`vpopbull: warning: ${item.address}: maildirsize not updated (${firstLine(err)})\n`);
         }

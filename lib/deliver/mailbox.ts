@@ -1,7 +1,7 @@
 // A Maildir target (spec/vdelivermail.md §6.2): the Maildir++ quota test and warning, then the store.
 import { VA, VpopmailError } from '../exit.ts';
 import { OverQuotaError } from '../maildir/deliver.ts';
-import { checkMaildirQuota } from '../maildir/maildirsize.ts';
+import { checkMaildirQuota, quotaRootOf } from '../maildir/maildirsize.ts';
 import { formatMaildirQuota, isQuotaDisabled } from '../quota.ts';
 import type { DeliveryContext } from './context.ts';
 import { deliveredToLine, headerBytes, maildirAddress, returnPathLine } from './headers.ts';
@@ -54,7 +54,10 @@ export function overQuota(ctx: DeliveryContext, maildir: string, isCatchAll: boo
  */
 export function deliverToMailbox(ctx: DeliveryContext, target: MailboxTarget): void {
   const { maildir, isCatchAll } = target;
-  const raw = target.quota !== '' ? target.quota : (readQuotaLine(maildir) ?? '');
+  // maildirfolder is looked for once, and maildirsize read once when the quota test reads it.
+  const quotaRoot = quotaRootOf(maildir);
+  let quotaLine = target.quota !== '' ? undefined : (readQuotaLine(maildir, quotaRoot) ?? null);
+  const raw = target.quota !== '' ? target.quota : (quotaLine ?? '');
   if (raw !== '' && !isQuotaDisabled(raw)) {
     const quota = deliveryQuota(raw);
     let check;
@@ -66,10 +69,12 @@ export function deliverToMailbox(ctx: DeliveryContext, target: MailboxTarget): v
         host: ctx.hostname,
         ...(ctx.recipient.owner === undefined ? {} : { owner: ctx.recipient.owner }),
         durable: ctx.durable,
+        quotaRoot,
       });
     } catch (err) {
       throw defer(tempText(`unable to check the quota of ${maildir}: ${(err as Error).message}`), err);
     }
+    if (check.quotaLine !== undefined) quotaLine = check.quotaLine;
     if (check.isOverQuota) throw overQuota(ctx, maildir, isCatchAll);
     if (check.percent >= QUOTA_WARN_PERCENT) sendQuotaWarning(ctx, maildir, isCatchAll);
   }
@@ -77,7 +82,7 @@ export function deliverToMailbox(ctx: DeliveryContext, target: MailboxTarget): v
   const address = isCatchAll ? own : (maildirAddress(maildir.replace(/\/+$/, '')) ?? own);
   const headers = headerBytes(returnPathLine(ctx.rpline), deliveredToLine(address));
   try {
-    storeMessage(ctx, maildir, ctx.message, headers);
+    storeMessage(ctx, maildir, ctx.message, headers, quotaLine === undefined ? { quotaRoot } : { quotaRoot, quotaLine });
   } catch (err) {
     if (err instanceof OverQuotaError) throw overQuota(ctx, maildir, isCatchAll, err);
     throw err;

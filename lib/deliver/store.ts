@@ -9,12 +9,12 @@ import type { DeliveryContext } from './context.ts';
 import { defer, tempText } from './texts.ts';
 
 /**
- * The first line of `<maildir>/maildirsize` (its quota definition), or undefined when there is no
- * such file or it is empty. Read without following a symlink; at most the 5120 bytes Maildir++
- * allows.
+ * The first line of maildirsize (its quota definition) in the Maildir's quota root, or undefined
+ * when there is no such file or it is empty. Read without following a symlink; at most the 5120
+ * bytes Maildir++ allows.
  */
-export function readQuotaLine(maildir: string): string | undefined {
-  const path = join(quotaRootOf(maildir), MAILDIRSIZE);
+export function readQuotaLine(maildir: string, quotaRoot = quotaRootOf(maildir)): string | undefined {
+  const path = join(quotaRoot, MAILDIRSIZE);
   let fd: number;
   try {
     fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
@@ -58,6 +58,15 @@ function writeToStdout(ctx: DeliveryContext, headers: Uint8Array, source: StoreS
   }
 }
 
+/**
+ * What the caller already knows of the Maildir's quota: its root (quotaRootOf) and maildirsize's
+ * quota line (null: there is no maildirsize to add to). What is left out is looked up.
+ */
+export interface KnownQuota {
+  readonly quotaRoot?: string;
+  readonly quotaLine?: string | null;
+}
+
 /** What the store step did; `delivered` is undefined for DELIVER_TO_STDOUT. */
 export interface Stored {
   readonly delivered: Delivered | undefined;
@@ -72,12 +81,13 @@ export interface Stored {
  * nothing fails the run any more: a maildirsize that cannot be appended to is only a stale cache
  * (the next recount fixes it), while a 111 would make qmail deliver the message twice.
  */
-export function storeMessage(ctx: DeliveryContext, maildir: string, source: StoreSource, headers: Uint8Array): Stored {
+export function storeMessage(ctx: DeliveryContext, maildir: string, source: StoreSource, headers: Uint8Array, known: KnownQuota = {}): Stored {
   if (ctx.deliverToStdout) {
     writeToStdout(ctx, headers, source);
     return { delivered: undefined };
   }
-  const quotaLine = readQuotaLine(maildir);
+  const quotaRoot = known.quotaRoot ?? quotaRootOf(maildir);
+  const quotaLine = known.quotaLine === undefined ? readQuotaLine(maildir, quotaRoot) : (known.quotaLine ?? undefined);
   const nowMs = ctx.now();
   const owner = ctx.recipient.owner;
   let delivered: Delivered;
@@ -99,6 +109,7 @@ export function storeMessage(ctx: DeliveryContext, maildir: string, source: Stor
   if (quotaLine !== undefined) {
     try {
       appendMaildirsize(maildir, quotaLine, { bytes: delivered.sizeBytes, count: 1 }, {
+        quotaRoot,
         nowMs,
         pid: ctx.pid,
         host: ctx.hostname,

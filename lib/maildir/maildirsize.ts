@@ -305,9 +305,9 @@ export function appendMaildirsize(
   maildir: string,
   quota: string,
   delta: QuotaUsage,
-  options: MaildirsizeWriteOptions,
+  options: MaildirsizeWriteOptions & QuotaRootOption,
 ): 'appended' | 'created' {
-  const root = quotaRootOf(maildir);
+  const root = options.quotaRoot ?? quotaRootOf(maildir);
   const path = join(root, MAILDIRSIZE);
   const durable = options.durable ?? DURABLE;
   let fd: number | undefined;
@@ -351,17 +351,30 @@ export interface Recount extends QuotaUsage {
  * either way (C writes its one count without retrying).
  */
 export function recalculateMaildirsize(maildir: string, quota: string, options: MaildirsizeWriteOptions): Recount {
+  return recount(maildir, quotaRootOf(maildir), quota, options);
+}
+
+/** recalculateMaildirsize with the quota root already known: count `maildir`, write at `root`. */
+function recount(maildir: string, root: string, quota: string, options: MaildirsizeWriteOptions): Recount {
   let count = countMaildir(maildir);
   let isStable = !hasChangedSince(count);
   for (let i = 1; i < RECOUNT_TRIES && !isStable; i++) {
     count = countMaildir(maildir);
     isStable = !hasChangedSince(count);
   }
-  writeMaildirsize(maildir, quota, count, options);
+  writeMaildirsizeLines(root, `${quota}\n${formatLine(count)}`, options);
   return { bytes: count.bytes, count: count.count, isStable };
 }
 
-export interface QuotaCheckOptions extends MaildirsizeWriteOptions {
+/**
+ * The quota root (quotaRootOf) of the Maildir, when the caller has already looked it up: a
+ * delivery checks the quota and appends to maildirsize, and looks for `maildirfolder` once.
+ */
+export interface QuotaRootOption {
+  readonly quotaRoot?: string;
+}
+
+export interface QuotaCheckOptions extends MaildirsizeWriteOptions, QuotaRootOption {
   /** Size of the incoming message (vdelivermail: the size of fd 0, without the prepended headers). */
   readonly incomingBytes: number;
   /** Messages arriving (default 1; 0 to just ask for usage). */
@@ -376,6 +389,13 @@ export interface QuotaCheck {
   readonly percent: number;
   /** True when the Maildir was counted and maildirsize rewritten. */
   readonly recounted: boolean;
+  /** The Maildir whose maildirsize was used (quotaRootOf). */
+  readonly quotaRoot: string;
+  /**
+   * maildirsize's quota line after the check, when the check read a sound file or wrote one;
+   * undefined when it does not know (no file, or one it could not use, and no recount).
+   */
+  readonly quotaLine: string | undefined;
 }
 
 /**
@@ -391,11 +411,12 @@ export interface QuotaCheck {
 export function checkMaildirQuota(maildir: string, quota: string, options: QuotaCheckOptions): QuotaCheck {
   const limits = parseQuotaLimits(quota);
   const incomingCount = options.incomingCount ?? 1;
-  const root = quotaRootOf(maildir);
+  const root = options.quotaRoot ?? quotaRootOf(maildir);
   const file = readMaildirsize(root);
+  const known = { quotaRoot: root, quotaLine: file?.quota };
   if (!hasQuotaLimits(limits)) {
     const usage = file === undefined ? { bytes: 0, count: 0 } : { bytes: file.bytes, count: file.count };
-    return { isOverQuota: false, usage, percent: 0, recounted: false };
+    return { isOverQuota: false, usage, percent: 0, recounted: false, ...known };
   }
   // A quota line that differs from the account's quota (a hand-edited vpasswd) is rewritten by the
   // recount, so Dovecot, which takes its limits from this line, enforces the same quota as we do.
@@ -403,14 +424,14 @@ export function checkMaildirQuota(maildir: string, quota: string, options: Quota
     const usage = { bytes: file.bytes, count: file.count };
     const percent = quotaPercent(limits, usage);
     if (!isOverQuota(limits, usage, options.incomingBytes, incomingCount)) {
-      return { isOverQuota: false, usage, percent, recounted: false };
+      return { isOverQuota: false, usage, percent, recounted: false, ...known };
     }
     const isFresh = Math.floor(file.mtimeMs / 1000) >= Math.floor(options.nowMs / 1000) - MAILDIRSIZE_STALE_SEC;
-    if (file.lines === 1 && isFresh) return { isOverQuota: true, usage, percent, recounted: false };
+    if (file.lines === 1 && isFresh) return { isOverQuota: true, usage, percent, recounted: false, ...known };
   }
-  const recount = recalculateMaildirsize(root, quota, options);
-  const usage = { bytes: recount.bytes, count: recount.count };
+  const counted = recount(root, root, quota, options);
+  const usage = { bytes: counted.bytes, count: counted.count };
   const percent = quotaPercent(limits, usage);
-  const isOver = recount.isStable && isOverQuota(limits, usage, options.incomingBytes, incomingCount);
-  return { isOverQuota: isOver, usage, percent, recounted: true };
+  const isOver = counted.isStable && isOverQuota(limits, usage, options.incomingBytes, incomingCount);
+  return { isOverQuota: isOver, usage, percent, recounted: true, quotaRoot: root, quotaLine: quota };
 }

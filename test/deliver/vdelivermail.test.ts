@@ -296,6 +296,26 @@ test('quota below, at and above the limit; the size tested is the message as it 
   t.is((await deliverInProcess(w, 'quser', 'example.test', 'bounce-no-mailbox', MSG)).out, 'Mailbox full.\n\n');
 });
 
+test('a .qmail line to a Maildir++ folder: the quota and the maildirsize line are those of the Maildir above it', async (t) => {
+  const w = await world(t);
+  await w.addUser('fuser@example.test', 'pw', { quota: '1000000S' });
+  const m = md(w, 'fuser');
+  const folder = join(m, '.Lists');
+  for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(folder, sub), { recursive: true });
+  writeFileSync(join(folder, 'maildirfolder'), '');
+  put(join(w.dom, 'fuser', '.qmail'), './Maildir/.Lists/\n');
+  t.is((await deliverInProcess(w, 'fuser', 'example.test', 'bounce-no-mailbox', MSG)).code, 0);
+  const stored = newMessages(folder);
+  t.is(stored.length, 1);
+  t.deepEqual(newMessages(m), []);
+  t.is(readFileSync(join(m, 'maildirsize'), 'latin1'), `1000000S\n0 0\n${stored[0]!.length} 1\n`);
+  t.false(existsSync(join(folder, 'maildirsize')));
+  // over the Maildir's quota, the folder refuses too
+  writeFileSync(join(m, 'maildirsize'), '1000000S\n999999 1\n');
+  t.is((await deliverInProcess(w, 'fuser', 'example.test', 'bounce-no-mailbox', MSG)).code, 100);
+  t.is(newMessages(folder).length, 1);
+});
+
 test('message-count quotas: over when one more would exceed the count', async (t) => {
   const w = await world(t);
   await w.addUser('cuser@example.test', 'pw', { quota: '2C' });

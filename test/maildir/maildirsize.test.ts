@@ -261,6 +261,34 @@ test('a Maildir++ folder (maildirfolder file) shares its parent Maildir quota', 
   t.false(existsSync(join(folder, 'maildirsize')));
 });
 
+test('the check names the quota root and the quota line it read or wrote; none when it knows none', (t) => {
+  const md = maildirWith(t, '5000S\n0 0\n100 1\n');
+  const folder = join(md, '.Sent');
+  mkdirSync(join(folder, 'cur'), { recursive: true });
+  writeFileSync(join(folder, 'maildirfolder'), '');
+  t.like(checkMaildirQuota(folder, '5000S', { ...W, incomingBytes: 1 }), { quotaRoot: md, quotaLine: '5000S', recounted: false });
+  // a mismatched line is rewritten by the recount: the line is then the quota asked for
+  t.like(checkMaildirQuota(md, '7000S', { ...W, incomingBytes: 1 }), { quotaRoot: md, quotaLine: '7000S', recounted: true });
+  // no limits and no file: nothing read, nothing written, so nothing known
+  const bare = maildirWith(t);
+  t.like(checkMaildirQuota(bare, 'NOQUOTA', { ...W, incomingBytes: 1 }), { quotaRoot: bare, quotaLine: undefined });
+});
+
+test('a quota root given by the caller is used as it is: no second look for maildirfolder', (t) => {
+  const md = maildirWith(t, '5000S\n0 0\n100 1\n');
+  const folder = join(md, '.Sent');
+  mkdirSync(join(folder, 'cur'), { recursive: true });
+  writeFileSync(join(folder, 'maildirfolder'), '');
+  // told the folder is its own root, the check and the append use the folder's own file
+  writeFileSync(join(folder, 'maildirsize'), '9000S\n0 0\n5 1\n');
+  const c = checkMaildirQuota(folder, '9000S', { ...W, incomingBytes: 1, quotaRoot: folder });
+  t.like(c, { quotaRoot: folder, quotaLine: '9000S' });
+  t.deepEqual(c.usage, { bytes: 5, count: 1 });
+  appendMaildirsize(folder, '9000S', { bytes: 7, count: 1 }, { ...W, quotaRoot: folder });
+  t.is(readFileSync(join(folder, 'maildirsize'), 'latin1'), '9000S\n0 0\n5 1\n7 1\n');
+  t.is(readFileSync(join(md, 'maildirsize'), 'latin1'), '5000S\n0 0\n100 1\n');
+});
+
 test('recalculateMaildirsize writes the count with the quota line', (t) => {
   const md = maildirWith(t, '3000S\n0 0\n99999 9\n');
   writeFileSync(join(md, 'new', '1.1.h,S=1168'), '');
