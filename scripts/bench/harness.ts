@@ -20,6 +20,11 @@ export interface ProcessCase {
   readonly warmup?: number;
 }
 
+/** A case of timeTogether: the process and the name it is reported under. */
+export interface NamedCase extends ProcessCase {
+  readonly name: string;
+}
+
 export interface Timing {
   readonly name: string;
   readonly medianMs: number;
@@ -94,28 +99,36 @@ export class Bench {
 
   /** Time a process `runs` times (after `warmup` untimed runs). */
   time(name: string, c: ProcessCase): Timing {
-    const runs = Math.max(3, Math.round((c.runs ?? 30) * this.runsScale));
-    const spec = {
+    return this.timeTogether([{ name, ...c }], c.runs, c.warmup)[0]!;
+  }
+
+  /**
+   * Time several processes in turns: each round runs every case once, in order. This machine's
+   * speed drifts (the same build has read 1.3x and 1.9x a baseline minutes apart), so a ratio is
+   * only sound between timings taken in the same rounds; the cases' own `runs`/`warmup` are ignored.
+   */
+  timeTogether(cases: readonly NamedCase[], runsWanted = 30, warmup = 3): Timing[] {
+    const runs = Math.max(3, Math.round(runsWanted * this.runsScale));
+    const group = cases.map((c) => ({
       argv: c.argv,
       env: c.env ?? { PATH: '/usr/bin:/bin' },
       cwd: c.cwd ?? null,
-      runs,
-      warmup: c.warmup ?? 3,
       stdin: c.stdin ?? null,
       fd3: c.fd3 === undefined ? null : Buffer.from(c.fd3).toString('hex'),
       setup: c.setup ?? null,
-    };
-    const r = spawnSync('python3', [RUNNER], { input: JSON.stringify(spec), encoding: 'utf8', maxBuffer: 64 << 20 });
-    if (r.status !== 0) throw new Error(`bench runner failed for ${name}: ${r.stderr}`);
-    const data = JSON.parse(r.stdout) as { ms: number[]; rss_kib: number[]; codes: number[] };
-    return {
-      name,
-      medianMs: median(data.ms),
-      minMs: Math.min(...data.ms),
-      maxMs: Math.max(...data.ms),
-      peakRssMiB: Math.max(...data.rss_kib) / 1024,
-      codes: [...new Set(data.codes)],
-    };
+    }));
+    const names = cases.map((c) => c.name).join(', ');
+    const r = spawnSync('python3', [RUNNER], { input: JSON.stringify({ group, runs, warmup }), encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new Error(`bench runner failed for ${names}: ${r.stderr}`);
+    const data = JSON.parse(r.stdout) as { results: { ms: number[]; rss_kib: number[]; codes: number[] }[] };
+    return data.results.map((d, i) => ({
+      name: cases[i]!.name,
+      medianMs: median(d.ms),
+      minMs: Math.min(...d.ms),
+      maxMs: Math.max(...d.ms),
+      peakRssMiB: Math.max(...d.rss_kib) / 1024,
+      codes: [...new Set(d.codes)],
+    }));
   }
 
   /** Time an in-process function over `ops` calls. */
@@ -133,11 +146,11 @@ export class Bench {
     return t;
   }
 
-  /** Print a timing with its ratio to each named baseline. */
-  report(t: Timing, against: readonly string[] = ['true', 'runtime']): void {
+  /** Print a timing with its ratio to each baseline: a key of `baselines`, or a timing of the same rounds. */
+  report(t: Timing, against: readonly (string | Timing)[] = ['true', 'runtime']): void {
     const ratios = against
       .map((k) => {
-        const b = this.baselines.get(k);
+        const b = typeof k === 'string' ? this.baselines.get(k) : k;
         return b === undefined ? undefined : `${(t.medianMs / b.medianMs).toFixed(2)}x ${b.name}`;
       })
       .filter((x) => x !== undefined);

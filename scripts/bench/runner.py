@@ -7,6 +7,10 @@ Reads one JSON object on stdin:
 Prints one JSON object: {"ms": [...], "rss_kib": [...], "codes": [...]}.
 "setup" is run (untimed) before every timed run, e.g. to reset a tree.
 
+Or a group, timed in turns (one run of each case, then the next round), so that a case and the
+baseline it is compared with see the same moments of a machine whose speed drifts:
+  {"group": [case, ...], "runs": N, "warmup": W}  ->  {"results": [{"ms": ..., ...}, ...]}
+
 Wall times come from direct posix_spawn runs. Peak RSS comes from separate runs under GNU time:
 a child spawned by this (large) Python process would inherit Python's RSS high-water mark through
 exec, so wait4's ru_maxrss would never read below Python's own size.
@@ -43,25 +47,40 @@ def spawn(argv, env, cwd, stdin_path, fd3, setup):
         os.close(r3)
     return (t1 - t0) / 1e6, os.waitstatus_to_exitcode(status)
 
-def main():
-    spec = json.load(sys.stdin)
-    argv, env, cwd = spec["argv"], spec.get("env"), spec.get("cwd")
-    runs, warmup = spec.get("runs", 20), spec.get("warmup", 3)
-    fd3 = bytes.fromhex(spec["fd3"]) if spec.get("fd3") else None
-    stdin_path, setup = spec.get("stdin"), spec.get("setup")
-    out = {"ms": [], "rss_kib": [], "codes": []}
-    for i in range(warmup + runs):
-        ms, code = spawn(argv, env, cwd, stdin_path, fd3, setup)
-        if i >= warmup:
-            out["ms"].append(ms)
-            out["codes"].append(code)
+def run_once(case):
+    fd3 = bytes.fromhex(case["fd3"]) if case.get("fd3") else None
+    return spawn(case["argv"], case.get("env"), case.get("cwd"), case.get("stdin"), fd3, case.get("setup"))
+
+def peak_rss(case, runs):
+    out = []
+    fd3 = bytes.fromhex(case["fd3"]) if case.get("fd3") else None
     with tempfile.NamedTemporaryFile("r") as f:
         for i in range(min(5, runs)):
-            spawn([GNU_TIME, "-f", "%M", "-o", f.name] + argv, env, cwd, stdin_path, fd3, setup)
+            spawn([GNU_TIME, "-f", "%M", "-o", f.name] + case["argv"], case.get("env"), case.get("cwd"), case.get("stdin"), fd3, case.get("setup"))
             f.seek(0)
             text = f.read().strip().splitlines()
-            out["rss_kib"].append(int(text[-1]) if text and text[-1].isdigit() else 0)
-    json.dump(out, sys.stdout)
+            out.append(int(text[-1]) if text and text[-1].isdigit() else 0)
+    return out
+
+def time_cases(cases, runs, warmup):
+    outs = [{"ms": [], "rss_kib": [], "codes": []} for _ in cases]
+    for i in range(warmup + runs):
+        for case, out in zip(cases, outs):
+            ms, code = run_once(case)
+            if i >= warmup:
+                out["ms"].append(ms)
+                out["codes"].append(code)
+    for case, out in zip(cases, outs):
+        out["rss_kib"] = peak_rss(case, runs)
+    return outs
+
+def main():
+    spec = json.load(sys.stdin)
+    runs, warmup = spec.get("runs", 20), spec.get("warmup", 3)
+    if "group" in spec:
+        json.dump({"results": time_cases(spec["group"], runs, warmup)}, sys.stdout)
+    else:
+        json.dump(time_cases([spec], runs, warmup)[0], sys.stdout)
 
 if __name__ == "__main__":
     main()
