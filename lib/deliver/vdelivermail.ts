@@ -263,7 +263,7 @@ async function deliver(run: VdelivermailRun, opened: { message?: Message; backen
         try {
           // The recipient's domain was looked up in users/cdb above: the store is given that answer
           // instead of reading users/cdb again for the same name.
-          const resolveDomain = (name: string) => (assign !== undefined && lowerAscii(name) === lowerAscii(host) ? assign : lookupAssignDomain(config.qmailHome, name));
+          const resolveDomain = (name: string) => (assign !== undefined && lowerAscii(name) === host ? assign : lookupAssignDomain(config.qmailHome, name));
           opened.backend = run.backend ?? (await openBackend(config, { resolveDomain }));
         } catch (err) {
           throw defer(tempText(`unable to open the ${config.backend} backend: ${firstLine(err)}`), err);

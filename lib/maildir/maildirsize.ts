@@ -256,7 +256,11 @@ function formatLine(usage: QuotaUsage): string {
  * (a symlink there is replaced, not followed), then the Maildir is fsynced.
  */
 export function writeMaildirsize(maildir: string, quota: string, usage: QuotaUsage, options: MaildirsizeWriteOptions): void {
-  const root = quotaRootOf(maildir);
+  writeMaildirsizeAt(quotaRootOf(maildir), quota, usage, options);
+}
+
+/** writeMaildirsize into the quota root `root` itself. */
+function writeMaildirsizeAt(root: string, quota: string, usage: QuotaUsage, options: MaildirsizeWriteOptions): void {
   writeMaildirsizeLines(root, `${quota}\n${formatLine(usage)}`, options);
 }
 
@@ -362,7 +366,7 @@ function recount(maildir: string, root: string, quota: string, options: Maildirs
     count = countMaildir(maildir);
     isStable = !hasChangedSince(count);
   }
-  writeMaildirsizeLines(root, `${quota}\n${formatLine(count)}`, options);
+  writeMaildirsizeAt(root, quota, count, options);
   return { bytes: count.bytes, count: count.count, isStable };
 }
 

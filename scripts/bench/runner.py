@@ -47,16 +47,15 @@ def spawn(argv, env, cwd, stdin_path, fd3, setup):
         os.close(r3)
     return (t1 - t0) / 1e6, os.waitstatus_to_exitcode(status)
 
-def run_once(case):
+def run_once(case, prefix=()):
     fd3 = bytes.fromhex(case["fd3"]) if case.get("fd3") else None
-    return spawn(case["argv"], case.get("env"), case.get("cwd"), case.get("stdin"), fd3, case.get("setup"))
+    return spawn(list(prefix) + case["argv"], case.get("env"), case.get("cwd"), case.get("stdin"), fd3, case.get("setup"))
 
 def peak_rss(case, runs):
     out = []
-    fd3 = bytes.fromhex(case["fd3"]) if case.get("fd3") else None
     with tempfile.NamedTemporaryFile("r") as f:
         for i in range(min(5, runs)):
-            spawn([GNU_TIME, "-f", "%M", "-o", f.name] + case["argv"], case.get("env"), case.get("cwd"), case.get("stdin"), fd3, case.get("setup"))
+            run_once(case, [GNU_TIME, "-f", "%M", "-o", f.name])
             f.seek(0)
             text = f.read().strip().splitlines()
             out.append(int(text[-1]) if text and text[-1].isdigit() else 0)
