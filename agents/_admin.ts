@@ -13,11 +13,17 @@ import { readNewPassword } from '../lib/cli/password.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
 import { MailError, TempError, VpopmailError, firstLine } from '../lib/exit.ts';
 import { randomPassword, RANDOM_PASSWORD_DEFAULT_LENGTH } from '../lib/crypt/index.ts';
+import { rememberingAssignLookup } from '../lib/store/assign.ts';
 
 export interface AdminTool {
   readonly config: Config;
   readonly backend: Backend;
   readonly ctx: AccountsContext;
+}
+
+export interface AdminOptions {
+  /** The tool never changes users/assign or users/cdb: each domain's users/cdb answer is read once and kept for the run. */
+  readonly readOnly?: boolean;
 }
 
 /** Load the configuration, open the store, run fn, close the store; failures are reported by `report`. */
@@ -26,12 +32,15 @@ export async function withAdmin(
   env: NodeJS.ProcessEnv,
   io: AgentIo,
   fn: (tool: AdminTool) => Promise<number>,
+  options: AdminOptions = {},
 ): Promise<number> {
   let backend: Backend | undefined;
   try {
     const config = loadConfig(env);
-    backend = await openBackend(config);
-    return await fn({ config, backend, ctx: accountsContext(config, backend, machineHostname()) });
+    const resolveDomain = options.readOnly === true ? rememberingAssignLookup(config.qmailHome) : undefined;
+    backend = await openBackend(config, resolveDomain === undefined ? {} : { resolveDomain });
+    const ctx = accountsContext(config, backend, machineHostname(), resolveDomain === undefined ? {} : { resolveDomain });
+    return await fn({ config, backend, ctx });
   } catch (err) {
     return report(name, io, err);
   } finally {

@@ -9,6 +9,7 @@ import { defineAgent } from '../lib/cli/agent.ts';
 import { loadConfig } from '../lib/config.ts';
 import { VCHKPW_EXIT, firstLine } from '../lib/exit.ts';
 import { logEvent } from '../lib/log.ts';
+import { rememberingAssignLookup } from '../lib/store/assign.ts';
 
 export default defineAgent('vchkpw', async ({ argv, env, io }) => {
   const program = argv[0];
@@ -29,10 +30,12 @@ export default defineAgent('vchkpw', async ({ argv, env, io }) => {
   }
   const dovecot = isDovecotCaller(env);
   const input = parseCheckpassword(fd3.data);
-  const backend = await openBackend(config);
+  // One users/cdb read for the login's domain, shared by every step that needs it (vchkpw never changes users/cdb).
+  const resolveDomain = rememberingAssignLookup(config.qmailHome);
+  const backend = await openBackend(config, { resolveDomain });
   let decision;
   try {
-    decision = await authenticate(input, conn, { config, backend, env, io, nowSec: Math.floor(Date.now() / 1000) });
+    decision = await authenticate(input, conn, { config, backend, env, io, nowSec: Math.floor(Date.now() / 1000), resolveDomain });
   } catch (err) {
     logEvent(io, conn.logName, 'login deferred', { ip: conn.remoteIp, reason: firstLine(err) });
     return VCHKPW_EXIT.temp; // could not look: the client may try again, never a wrong-password answer

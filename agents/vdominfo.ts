@@ -78,5 +78,5 @@ export default defineAgent('vdominfo', async ({ argv0, argv, env, io }) => {
     show(io, details.domain, fields);
     for (const alias of details.aliases) io.stdout(`alias: ${alias}\n`);
     return 0;
-  });
+  }, { readOnly: true });
 });

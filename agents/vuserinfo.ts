@@ -60,5 +60,5 @@ export default defineAgent('vuserinfo', async ({ argv0, argv, env, io }) => {
     }
     print(r);
     return 0;
-  });
+  }, { readOnly: true });
 });

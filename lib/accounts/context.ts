@@ -3,6 +3,7 @@
 import type { Backend } from '../backends/backend.ts';
 import type { Config } from '../config.ts';
 import { durableFor, type Durable } from '../fs/durable.ts';
+import type { AssignResolver } from '../store/assign.ts';
 
 export interface AccountsContext {
   readonly config: Config;
@@ -20,6 +21,11 @@ export interface AccountsContext {
    * signalQmailSend in qmail-send.ts; tests and the daemon may pass their own.
    */
   readonly hupQmailSend?: () => void;
+  /**
+   * users/cdb by domain name (findDomain); default lookupAssignDomain, read afresh each time. Only
+   * a program that never changes users/cdb may pass one that remembers (rememberingAssignLookup).
+   */
+  readonly resolveDomain?: AssignResolver;
 }
 
 export interface AccountsContextOptions {
@@ -27,6 +33,7 @@ export interface AccountsContextOptions {
   readonly now?: () => number;
   readonly lockTimeoutMs?: number;
   readonly hupQmailSend?: () => void;
+  readonly resolveDomain?: AssignResolver;
 }
 
 /** The usual context: the fault switch from the config, the real clock. */
@@ -39,6 +46,7 @@ export function accountsContext(config: Config, backend: Backend, host: string, 
     now: options.now ?? Date.now,
     ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
     ...(options.hupQmailSend === undefined ? {} : { hupQmailSend: options.hupQmailSend }),
+    ...(options.resolveDomain === undefined ? {} : { resolveDomain: options.resolveDomain }),
   };
 }
 

@@ -23,7 +23,7 @@ export function isAlias(ref: DomainRef): boolean {
 export function findDomain(ctx: AccountsContext, name: string): DomainRef | undefined {
   const lower = name.toLowerCase();
   if (lower === '') return undefined;
-  const found = lookupAssignDomain(ctx.config.qmailHome, lower);
+  const found = ctx.resolveDomain === undefined ? lookupAssignDomain(ctx.config.qmailHome, lower) : ctx.resolveDomain(lower);
   return found === undefined ? undefined : { name: lower, ...found };
 }
 

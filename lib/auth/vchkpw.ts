@@ -10,7 +10,7 @@ import { hashPassword, verifyApop, verifyCramMd5, verifyPassword } from '../cryp
 import { TempError, VCHKPW_EXIT, firstLine } from '../exit.ts';
 import { logEvent, type LogFields } from '../log.ts';
 import { rebuildTcpRules } from '../relay/tcprules.ts';
-import { lookupAssignDomain, usersCdbPath } from '../store/assign.ts';
+import { lookupAssignDomain, usersCdbPath, type AssignResolver } from '../store/assign.ts';
 import { PW_FLAG, userFlags, type Backend, type VpasswdEntry } from '../backends/backend.ts';
 import type { CheckpasswordInput } from './checkpassword.ts';
 import { upgradeHashAfterLogin } from './hash-upgrade.ts';
@@ -44,6 +44,8 @@ export interface AuthenticateDeps {
   readonly env: NodeJS.ProcessEnv;
   readonly io: AgentIo;
   readonly nowSec: number;
+  /** users/cdb by domain name; default lookupAssignDomain. The agent passes the one its backend uses. */
+  readonly resolveDomain?: AssignResolver;
 }
 
 function log(deps: AuthenticateDeps, conn: Connection, outcome: string, fields: LogFields = {}): void {
@@ -82,7 +84,7 @@ export async function authenticate(input: CheckpasswordInput, conn: Connection, 
   };
   // `../x`, `.hidden`, `a/b`: C looks these up (and `/` can walk out of the domain); no account has such a name.
   if (!isSafeUserName(user) || domainGiven === '') return notFound();
-  const assign = lookupAssignDomain(config.qmailHome, domainGiven);
+  const assign = deps.resolveDomain === undefined ? lookupAssignDomain(config.qmailHome, domainGiven) : deps.resolveDomain(domainGiven);
   // No users/cdb at all is a broken install, not a wrong password: "try later" (doubt is 111).
   if (assign === undefined && !existsSync(usersCdbPath(config.qmailHome))) throw new TempError(`unable to read ${usersCdbPath(config.qmailHome)}: ENOENT`);
   if (assign === undefined) return notFound();

@@ -11,7 +11,7 @@ import type { Config } from '../config.ts';
 import { EXIT, firstLine } from '../exit.ts';
 import { durableFor, type Durable } from '../fs/durable.ts';
 import { remakeUserDir } from '../maildir/make.ts';
-import { lookupAssignDomain, lowerAscii, usersCdbPath } from '../store/assign.ts';
+import { lowerAscii, rememberingAssignLookup, usersCdbPath } from '../store/assign.ts';
 import type { DeliveryContext, Recipient } from './context.ts';
 import { dotQmailNames, readDotQmail } from './dot-qmail.ts';
 import { deliverLines, isWorthDelivering, type Step } from './instruction.ts';
@@ -210,9 +210,11 @@ async function deliver(run: VdelivermailRun, opened: { message?: Message; backen
   const extension = dash < 0 ? '' : ext.slice(dash + 1).replaceAll('.', ':');
   if (!hasUserChars(userBase)) return EXIT.perm;
 
+  // The recipient's domain is read from users/cdb once: the user store is given the same answers.
+  const resolveDomain = rememberingAssignLookup(config.qmailHome);
   let assign;
   try {
-    assign = lookupAssignDomain(config.qmailHome, host);
+    assign = resolveDomain(host);
   } catch (err) {
     throw defer(tempText(firstLine(err)), err);
   }
@@ -261,9 +263,6 @@ async function deliver(run: VdelivermailRun, opened: { message?: Message; backen
     backend: async () => {
       if (opened.backend === undefined) {
         try {
-          // The recipient's domain was looked up in users/cdb above: the store is given that answer
-          // instead of reading users/cdb again for the same name.
-          const resolveDomain = (name: string) => (assign !== undefined && lowerAscii(name) === host ? assign : lookupAssignDomain(config.qmailHome, name));
           opened.backend = run.backend ?? (await openBackend(config, { resolveDomain }));
         } catch (err) {
           throw defer(tempText(`unable to open the ${config.backend} backend: ${firstLine(err)}`), err);

@@ -205,6 +205,26 @@ export function lookupAssignDomain(qmailHome: string, name: string): AssignLooku
   return { domain: domain!, uid: Number(uid), gid: Number(gid), dir: dir! };
 }
 
+/** A users/cdb look-up by domain name, as lookupAssignDomain answers it. */
+export type AssignResolver = (name: string) => AssignLookup | undefined;
+
+/**
+ * lookupAssignDomain that keeps each answer, for a program that runs once and never changes
+ * users/cdb (one login, one delivery, one query): its steps ask for the same domain several times
+ * (the login's domain, then the user store, the limits, lastauth), and each would open and read the
+ * cdb again. A failure is not kept: it is thrown each time.
+ */
+export function rememberingAssignLookup(qmailHome: string): AssignResolver {
+  const known = new Map<string, AssignLookup | undefined>();
+  return (name) => {
+    const key = lowerAscii(name);
+    if (known.has(key)) return known.get(key);
+    const found = lookupAssignDomain(qmailHome, key);
+    known.set(key, found);
+    return found;
+  };
+}
+
 /**
  * The vpopmail domain lines of assign in file order (C's get_domain_entries), optionally only those
  * whose real domain is `realDomain` (a domain and its aliases; resolve an alias with

@@ -84,6 +84,8 @@ export interface RunOptions {
   readonly fd3?: string | Buffer;
   readonly stdin?: string | Buffer;
   readonly cwd?: string;
+  /** A command the program runs under (e.g. strace and its options), given the program's path and arguments. */
+  readonly wrap?: readonly string[];
 }
 
 /** Run one of our built programs with the world's environment plus `env`, fd 3 from a temp file. */
@@ -95,7 +97,8 @@ export function runProgram(world: MailWorld, program: string, args: readonly str
     fd3 = openSync(file, 'r');
   }
   try {
-    const r = spawnSync(binPath(program), [...args], {
+    const argv = [...(options.wrap ?? []), binPath(program), ...args];
+    const r = spawnSync(argv[0]!, argv.slice(1), {
       env: { ...world.env, ...options.env },
       cwd: options.cwd ?? world.root,
       encoding: 'utf8',

@@ -86,6 +86,8 @@ export interface DeliverOptions {
   /** Run as this uid/gid (default the golden run's 89:89); null keeps ours (root). */
   readonly ids?: { uid: number; gid: number } | null;
   readonly args?: readonly string[];
+  /** A command vdelivermail runs under (e.g. strace and its options). */
+  readonly wrap?: readonly string[];
 }
 
 /**
@@ -102,7 +104,8 @@ export function runVdelivermail(world: MailWorld, ext: string, host: string, act
   const ids = options.ids === undefined ? { uid: 89, gid: 89 } : options.ids;
   const fd = options.file === undefined ? undefined : openSync(options.file, 'r');
   try {
-    const r = spawnSync(binPath('vdelivermail'), [...(options.args ?? ['', action])], {
+    const argv = [...(options.wrap ?? []), binPath('vdelivermail'), ...(options.args ?? ['', action])];
+    const r = spawnSync(argv[0]!, argv.slice(1), {
       env,
       cwd: options.cwd ?? (existsSync(domainDir) ? domainDir : world.root),
       encoding: 'utf8',
