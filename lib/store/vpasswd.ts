@@ -70,11 +70,22 @@ export interface LineOrigin {
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 
+/** `-?(0|[1-9][0-9]*)` and not `-0`: the canonical decimal form, checked by char codes (no regex per field). */
+function isCanonicalDecimal(text: string): boolean {
+  const len = text.length;
+  const start = len > 0 && text.charCodeAt(0) === 45 ? 1 : 0; // '-'
+  if (start === len) return false;
+  if (text.charCodeAt(start) === 48) return len === start + 1 && start === 0; // '0' alone, never '-0' or '01'
+  for (let i = start; i < len; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 /** C prints uid and gid with %d: a canonical decimal int is the only form that round-trips. */
 function parseDecimalField(text: string, field: string, where: LineOrigin): number {
-  if (!/^-?(0|[1-9][0-9]*)$/.test(text) || text === '-0') {
-    throw new VpasswdFormatError(where.file, where.line, `${field} field is not a decimal number`);
-  }
+  if (!isCanonicalDecimal(text)) throw new VpasswdFormatError(where.file, where.line, `${field} field is not a decimal number`);
   const n = Number(text);
   if (n < INT32_MIN || n > INT32_MAX) throw new VpasswdFormatError(where.file, where.line, `${field} field is out of range`);
   return n;
@@ -86,31 +97,29 @@ function parseDecimalField(text: string, field: string, where: LineOrigin): numb
  * than 7 fields, an empty name or a uid/gid that is not a decimal int is an error naming the line.
  */
 export function parseVpasswdLine(line: string, where: LineOrigin = { file: VPASSWD_FILE, line: 1 }): VpasswdEntry {
-  const fields: string[] = [];
-  let start = 0;
-  for (let i = 0; i < 7; i++) {
-    const colon = line.indexOf(':', start);
-    if (colon < 0) {
-      if (i < 6) throw new VpasswdFormatError(where.file, where.line, `expected 7 or 8 fields, found ${i + 1}`);
-      fields.push(line.slice(start));
-      start = -1;
-      break;
-    }
-    fields.push(line.slice(start, colon));
-    start = colon + 1;
+  // The six separators of the seven fields, then the seventh (the clear field's), if any.
+  const c1 = line.indexOf(':');
+  const c2 = c1 < 0 ? -1 : line.indexOf(':', c1 + 1);
+  const c3 = c2 < 0 ? -1 : line.indexOf(':', c2 + 1);
+  const c4 = c3 < 0 ? -1 : line.indexOf(':', c3 + 1);
+  const c5 = c4 < 0 ? -1 : line.indexOf(':', c4 + 1);
+  const c6 = c5 < 0 ? -1 : line.indexOf(':', c5 + 1);
+  if (c6 < 0) {
+    const found = [c1, c2, c3, c4, c5].filter((c) => c >= 0).length + 1;
+    throw new VpasswdFormatError(where.file, where.line, `expected 7 or 8 fields, found ${found}`);
   }
+  const c7 = line.indexOf(':', c6 + 1);
   if (line.includes('\n')) throw new VpasswdFormatError(where.file, where.line, 'line holds a newline');
-  const [name, passwd, uid, gid, gecos, dir, quota] = fields as [string, string, string, string, string, string, string];
-  if (name === '') throw new VpasswdFormatError(where.file, where.line, 'empty user name');
+  if (c1 === 0) throw new VpasswdFormatError(where.file, where.line, 'empty user name');
   return {
-    name,
-    passwd,
-    uid: parseDecimalField(uid, 'uid', where),
-    gid: parseDecimalField(gid, 'gid', where),
-    gecos,
-    dir,
-    quota,
-    clear: start < 0 ? undefined : line.slice(start),
+    name: line.slice(0, c1),
+    passwd: line.slice(c1 + 1, c2),
+    uid: parseDecimalField(line.slice(c2 + 1, c3), 'uid', where),
+    gid: parseDecimalField(line.slice(c3 + 1, c4), 'gid', where),
+    gecos: line.slice(c4 + 1, c5),
+    dir: line.slice(c5 + 1, c6),
+    quota: c7 < 0 ? line.slice(c6 + 1) : line.slice(c6 + 1, c7),
+    clear: c7 < 0 ? undefined : line.slice(c7 + 1),
   };
 }
 
@@ -170,7 +179,9 @@ export interface FileLine {
 /** Lines of an open file, read in 64 KiB chunks; a last line without LF is still a line. */
 export function* readLinesSync(fd: number, file: string): Generator<FileLine> {
   const chunk = Buffer.allocUnsafe(READ_CHUNK);
-  let carry = Buffer.alloc(0);
+  // Each chunk is decoded once, as latin1 (one char per byte, so char offsets are byte offsets),
+  // and its lines are slices of that string: a native call per chunk, not per line.
+  let carry = '';
   let number = 0;
   for (;;) {
     let n: number;
@@ -180,21 +191,20 @@ export function* readLinesSync(fd: number, file: string): Generator<FileLine> {
       throw new TempError(`unable to read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
     }
     if (n === 0) break;
-    const data = carry.length === 0 ? chunk.subarray(0, n) : Buffer.concat([carry, chunk.subarray(0, n)]);
+    const data = carry + chunk.toString('latin1', 0, n);
     let from = 0;
     for (;;) {
-      const nl = data.indexOf(10, from);
+      const nl = data.indexOf('\n', from);
       if (nl < 0) break;
       number++;
       if (nl - from > MAX_LINE_BYTES) throw new VpasswdFormatError(file, number, 'line longer than 64 KiB');
-      yield { text: data.toString('latin1', from, nl), number };
+      yield { text: data.slice(from, nl), number };
       from = nl + 1;
     }
-    // Copy the tail: `chunk` is reused by the next read.
-    carry = Buffer.from(data.subarray(from));
+    carry = data.slice(from);
     if (carry.length > MAX_LINE_BYTES) throw new VpasswdFormatError(file, number + 1, 'line longer than 64 KiB');
   }
-  if (carry.length > 0) yield { text: carry.toString('latin1'), number: number + 1 };
+  if (carry.length > 0) yield { text: carry, number: number + 1 };
 }
 
 /** Open for reading; undefined when the file does not exist, TempError when it cannot be opened. */

@@ -122,6 +122,43 @@ test('malformed lines are errors naming the file and line, never the line conten
   t.false(err!.message.includes('secret-hash'));
 });
 
+test('uid and gid: only the canonical decimal int32 form; a short line says how many fields it has', (t) => {
+  const where = { file: '/d/vpasswd', line: 3 };
+  for (const good of ['0', '7', '-1', '89', '2147483647', '-2147483648']) {
+    t.is(parseVpasswdLine(`joe:x:${good}:${good}:g:/d:q`, where).uid, Number(good));
+    t.is(parseVpasswdLine(`joe:x:1:${good}:g:/d:q`, where).gid, Number(good));
+  }
+  for (const bad of ['', '-', '-0', '00', '01', '-01', '+1', ' 1', '1 ', '1a', '0x1', '1e3', '1.0', '١']) {
+    t.throws(() => parseVpasswdLine(`joe:x:${bad}:0:g:/d:q`, where), { message: /uid field is not a decimal number/ }, JSON.stringify(bad));
+    t.throws(() => parseVpasswdLine(`joe:x:0:${bad}:g:/d:q`, where), { message: /gid field is not a decimal number/ }, JSON.stringify(bad));
+  }
+  for (const big of ['2147483648', '-2147483649', '99999999999999999999']) {
+    t.throws(() => parseVpasswdLine(`joe:x:${big}:0:g:/d:q`, where), { message: /uid field is out of range/ });
+  }
+  const full = ['joe', 'x', '1', '0', 'g', '/d', 'q'];
+  for (let n = 1; n < 7; n++) {
+    t.throws(() => parseVpasswdLine(full.slice(0, n).join(':'), where), { message: new RegExp(`expected 7 or 8 fields, found ${n}$`) });
+  }
+  t.throws(() => parseVpasswdLine('joe:x:1:0:g:/d:q\nmore', where), { message: /line holds a newline/ });
+});
+
+test('lines are read whole across the 64 KiB read boundary, with latin1 bytes kept, and a line over 64 KiB is damage', (t) => {
+  const dir = domainWith(t, []);
+  // gecos lengths that put a line end, a line start and the middle of a line on every offset
+  // around the first and second read boundaries; names hold bytes above 0x7f
+  const entries = Array.from({ length: 1400 }, (_, i) => sampleEntry(`u${i}\xe9`, { gecos: 'g'.repeat(i % 97) }));
+  writeFileSync(join(dir, 'vpasswd'), Buffer.from(entries.map((e) => `${formatVpasswdLine(e)}\n`).join(''), 'latin1'));
+  t.true(statSync(join(dir, 'vpasswd')).size > 2 * 65536);
+  t.deepEqual([...iterateVpasswd(dir)], entries.map((e) => parseVpasswdLine(formatVpasswdLine(e))));
+  writeFileSync(join(dir, 'vpasswd'), `${line('alice')}\n${line('bob', { gecos: 'x'.repeat(70_000) })}\n`);
+  const names: string[] = [];
+  const err = t.throws(() => {
+    for (const e of iterateVpasswd(dir)) names.push(e.name);
+  }, { instanceOf: VpasswdFormatError });
+  t.deepEqual(names, ['alice']);
+  t.regex(err!.message, /line 2: line longer than 64 KiB/);
+});
+
 test('a malformed line stops every rewrite and leaves vpasswd and vpasswd.cdb untouched', (t) => {
   const dir = domainWith(t, [line('alice'), line('bob')]);
   const bad = `${line('alice')}\n${line('bob')}\njunk\n`;
