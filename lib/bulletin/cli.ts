@@ -12,6 +12,7 @@ import { readExclusions } from './exclusions.ts';
 import type { BulletinMode } from './mailbox.ts';
 import { BulletinOutput } from './output.ts';
 import { sendBulletin, type BulletinProgress, type BulletinSummary } from './vpopbull.ts';
+import type { SwitchIds } from '../effective-ids.ts';
 
 export const VPOPBULL_USAGE = `usage: vpopbull [-v] [-V] [-n] [-c | -h | -s] -f bulletin_file [-e exclude_file] [domain ...]
 Puts one ready-made message (headers, a blank line, the body) into new/ of every mailbox of the
@@ -38,6 +39,8 @@ export interface VpopbullRuntime {
   readonly now: () => number;
   /** stderr is a terminal: show progress (runs over 1,000 mailboxes) and the summary. */
   readonly isTerminal: boolean;
+  /** The process's id switch (BulletinContext.switchIds): the program passes it, in-process tests do not. */
+  readonly switchIds?: SwitchIds;
 }
 
 /** Progress shows once a run has visited more mailboxes than this. */
@@ -159,7 +162,7 @@ export async function vpopbullMain(ctx: AgentContext, rt: VpopbullRuntime): Prom
     try {
       summary = await sendBulletin(
         { mode: options.mode, verbose: options.verbose, dryRun: options.dryRun, bulletin, exclusions, domains: g.operands().length > 0 ? g.operands() : undefined },
-        { config, backend, out, host: rt.host, pid: rt.pid, now: rt.now, durable, ...(rt.isTerminal ? { progress } : {}) },
+        { config, backend, out, host: rt.host, pid: rt.pid, now: rt.now, durable, ...(rt.isTerminal ? { progress } : {}), ...(rt.switchIds === undefined ? {} : { switchIds: rt.switchIds }) },
       );
     } catch (err) {
       out.flush();

@@ -29,6 +29,8 @@ export interface MailboxRun {
   readonly durable: Durable;
   /** The first-try message name of the current second (see messageName); starts as { sec: -1, name: '' }. */
   readonly names: { sec: number; name: string };
+  /** What hard links are made to, when not the bulletin itself (writeLinkSource). */
+  readonly linkSource?: string;
 }
 
 /** One mailbox, resolved from its vpasswd entry. Strings are byte strings, as vpasswd holds them. */
@@ -93,10 +95,11 @@ export function mailboxTarget(address: string, domainDir: string, dir: string, o
  * to a directory of its own is harmless (the owner could write there anyway) and keeps Maildirs moved
  * to other disks working, a link anywhere else refuses the mailbox. One stat per directory, where
  * checking every component for links would cost four or more per mailbox. Missing directories are
- * fine: remakeUserDir makes them below the domain, never through a symlink. (A link swapped in
- * between this check and the write is not caught; switching to the owner's ids would be, but would
- * cost hard links to a root-owned bulletin, which the kernel then refuses.) Not root, or a domain
- * owned by root: nothing to guard, the caller can do no more than it could by hand.
+ * fine: remakeUserDir makes them below the domain, never through a symlink. A link swapped in
+ * between this check and the write is not caught: the program itself does not rely on this check
+ * but serves each domain as its owner (BulletinContext.switchIds), where the kernel refuses such
+ * writes and run.euid is the owner's; this is the guard for callers that stay root. Not root, or a
+ * domain owned by root: nothing to guard, the caller can do no more than it could by hand.
  */
 export function refuseSymlinkedMaildir(run: MailboxRun, target: MailboxTarget, subdirs: readonly ('new' | 'tmp')[]): void {
   if (run.euid !== 0 || target.owner.uid === 0) return;
@@ -220,7 +223,7 @@ export function linkBulletin(run: MailboxRun, target: MailboxTarget): LinkResult
     const path = `${target.maildir}/new/${messageName(run, attempt)}`;
     try {
       if (run.mode === 'symlink') symlinkSync(run.bulletin.path, path);
-      else run.durable.link(run.bulletin.path, path);
+      else run.durable.link(run.linkSource ?? run.bulletin.path, path);
       return { path };
     } catch (err) {
       const code = errnoOf(err);
@@ -238,6 +241,34 @@ export function linkBulletin(run: MailboxRun, target: MailboxTarget): LinkResult
     }
   }
   throw copyFailure(target, `no free message name after ${MAX_NAME_ATTEMPTS} tries`);
+}
+
+/**
+ * Working as a domain's owner, hard links need a file that owner may link to (the kernel's
+ * fs.protected_hardlinks refuses links to another user's file, the bulletin is usually root's): the
+ * bulletin copied once into the domain directory, owned by the owner, 0600 as messages are, fsynced
+ * before any message links to it. The caller removes the name once the domain is done; the
+ * messages keep the file. Throws on failure (the caller then links the bulletin itself).
+ */
+export function writeLinkSource(run: MailboxRun, domainDir: string): string {
+  const path = `${domainDir}/.vpopbull-${messageName(run, 0)}`;
+  const fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, MESSAGE_MODE);
+  try {
+    if (run.bulletin.bytes !== undefined) run.durable.write(fd, run.bulletin.bytes);
+    else copyFdToFd({ fd: run.bulletin.fd, offset: 0 }, fd, { durable: run.durable, toPath: path });
+    run.durable.fsync(fd);
+  } catch (err) {
+    closeQuiet(fd);
+    unlinkQuiet(path);
+    throw err;
+  }
+  try {
+    closeSync(fd);
+  } catch (err) {
+    unlinkQuiet(path);
+    throw err;
+  }
+  return path;
 }
 
 /** A copy written to tmp/ and still open: fsync it, then commitCopy. */

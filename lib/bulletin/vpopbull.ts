@@ -7,10 +7,11 @@
 // their own. No directory is fsynced per mailbox: a crash can lose a link made in the last moments
 // (the mailbox then lacks the bulletin, and nothing half-made is visible), and each domain ends
 // with one directory fsync, which on journaling file systems (ext4, XFS) commits all earlier links.
-import { fsync } from 'node:fs';
+import { fsync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Backend, VpasswdEntry } from '../backends/backend.ts';
 import type { Config } from '../config.ts';
+import type { SwitchIds } from '../effective-ids.ts';
 import { VA, VpopmailError, firstLine } from '../exit.ts';
 import { DURABLE, type Durable } from '../fs/durable.ts';
 import { effectiveUid, fsyncDir, type Owner } from '../maildir/deliver.ts';
@@ -28,6 +29,7 @@ import {
   MailboxError,
   recordDelivery,
   writeCopy,
+  writeLinkSource,
   type BulletinMode,
   type LinkFallback,
   type MailboxRun,
@@ -69,6 +71,13 @@ export interface BulletinContext {
   readonly pid: number;
   readonly now: () => number;
   readonly euid?: number;
+  /**
+   * Run as root with this, each domain's mailboxes are written as the domain's owner (its uid, gid
+   * and only that group): the kernel then refuses whatever the owner could not do, a link the owner
+   * planted included, with no check per mailbox. The program passes switchEffectiveIds; without it
+   * (in-process callers) root checks each Maildir's directories instead (refuseSymlinkedMaildir).
+   */
+  readonly switchIds?: SwitchIds;
   readonly durable?: Durable;
   /** Called after every batch and at the end of each domain (the terminal progress line). */
   readonly progress?: (p: BulletinProgress) => void;
@@ -179,8 +188,10 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
   let dateSec = -1;
   let dateLine = '';
 
-  const run: MailboxRun | undefined =
+  const baseRun: MailboxRun | undefined =
     req.bulletin === undefined ? undefined : { bulletin: req.bulletin, mode: req.mode, host: ctx.host, pid: ctx.pid, now: ctx.now, euid, durable, names: { sec: -1, name: '' } };
+  /** The current domain's: baseRun, or baseRun as the domain's owner (ctx.switchIds). */
+  let run = baseRun;
 
   const dateLineNow = (): string => {
     const nowMs = ctx.now();
@@ -203,7 +214,7 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
           })
         : '';
       const home = bucket === '' ? join(info.dir, entry.name) : join(info.dir, bucket, entry.name);
-      remakeUserDir(info.dir, home, { owner, euid, durable });
+      remakeUserDir(info.dir, home, { owner, euid: run?.euid ?? euid, durable });
       const updated = { ...entry, dir: home };
       await ctx.backend.setUser(info.domain, updated);
       return updated;
@@ -323,10 +334,56 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
     return lastPath === undefined ? undefined : dirname(lastPath);
   };
 
+  /**
+   * As root with ctx.switchIds, switch to the domain's owner: `run` says so (its euid), and hard links
+   * go to a copy of the bulletin the owner may link to. Undefined when we stay as we are.
+   */
+  const becomeOwner = (info: AssignLookup): (() => void) | undefined => {
+    if (baseRun === undefined || req.dryRun || ctx.switchIds === undefined || euid !== 0 || info.uid === 0) return undefined;
+    let restore;
+    try {
+      restore = ctx.switchIds({ uid: info.uid, gid: info.gid });
+    } catch (err) {
+      out.stderr(`vpopbull: warning: ${info.domain}: cannot work as its owner (uid ${info.uid}, gid ${info.gid}: ${firstLine(err)}); checking each Maildir instead\n`);
+      return undefined;
+    }
+    run = { ...baseRun, euid: info.uid };
+    let source: string | undefined;
+    if (req.mode === 'hard') {
+      try {
+        source = writeLinkSource(run, info.dir);
+        run = { ...run, linkSource: source };
+      } catch (err) {
+        out.stderr(`vpopbull: warning: ${info.domain}: no copy of the bulletin to link to (${firstLine(err)}); linking the bulletin itself\n`);
+      }
+    }
+    return () => {
+      if (source !== undefined) {
+        try {
+          unlinkSync(source);
+        } catch (err) {
+          out.stderr(`vpopbull: warning: ${source} not removed (${firstLine(err)})\n`);
+        }
+      }
+      run = baseRun;
+      restore();
+    };
+  };
+
   const sendToDomain = async (name: string, info: AssignLookup): Promise<void> => {
     summary.domains++;
     const owner = { uid: info.uid, gid: info.gid };
-    if (run !== undefined && !req.dryRun && req.mode !== 'copy' && !isReadableBy(run.bulletin, owner)) {
+    const backFromOwner = becomeOwner(info);
+    try {
+      await sendToMailboxes(name, info, owner);
+    } finally {
+      backFromOwner?.();
+    }
+  };
+
+  const sendToMailboxes = async (name: string, info: AssignLookup, owner: Owner): Promise<void> => {
+    // (hard links to the owner's own copy are readable by the owner whatever the bulletin's mode)
+    if (run !== undefined && !req.dryRun && req.mode !== 'copy' && run.linkSource === undefined && !isReadableBy(run.bulletin, owner)) {
       out.stderr(
         `vpopbull: warning: ${run.bulletin.path} is not readable by the owner of ${info.domain} (uid ${owner.uid}, gid ${owner.gid}): its mailboxes cannot read the ${req.mode === 'hard' ? 'hard-linked' : 'symlinked'} bulletin\n`,
       );

@@ -3,7 +3,7 @@
 // read back by Python's mailbox.Maildir.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VPOPBULL_USAGE } from '../../lib/bulletin/cli.ts';
 import {
@@ -45,7 +45,7 @@ function listing(path: string): string {
   return `${type}${(st.mode & 0o777).toString(8)} ${st.uid} ${st.gid} ${st.isDirectory() ? '-' : st.size}`;
 }
 
-test('golden steps 188–195: the same stdout, stderr and exit codes as C, and the files C leaves (but the untouched bulletin)', async (t) => {
+test('golden steps 188–195: the same stdout, stderr and exit codes as C, and the files C leaves (but the untouched bulletin and the owner\'s symlinks)', async (t) => {
   const w = await goldenBulletinWorld(t);
   const work = join(w.root, 'golden-work');
   mkdirSync(work);
@@ -73,17 +73,26 @@ test('golden steps 188–195: the same stdout, stderr and exit codes as C, and t
   t.is(listing(alice), isRoot ? 'f600 89 89 156' : listing(alice), "step 189's state: f600 89 89 156");
   t.regex(readFileSync(alice, 'latin1'), DATE_LINE);
 
+  const source = join(work, 'bulletin-dated.txt');
+  const sourceBefore = listing(source);
   exact(190); // -h
   const linked = newest(w, 'path.test', 'postmaster');
-  t.is(statSync(linked).ino, statSync(join(work, 'bulletin-dated.txt')).ino);
-  t.is(listing(join(work, 'bulletin-dated.txt')), listing(linked), 'the link is the source inode');
-  t.is((statSync(linked).mode & 0o777).toString(8), '644', 'C makes the shared inode 89:89 0600; we leave the source as it was');
-  t.is(statSync(linked).nlink, 2);
+  t.is(readFileSync(linked, 'latin1'), readFileSync(source, 'latin1'));
+  t.is(listing(source), sourceBefore, 'C makes the bulletin itself 89:89 0600; we leave it as it was');
+  t.is(statSync(source).nlink, isRoot ? 1 : 2);
+  if (isRoot) {
+    // As root, each domain's mailboxes are served as its owner, linked to the owner's own copy of
+    // the bulletin: the message is 89:89 0600 as in C's tree, and the copy's name is gone.
+    t.is(listing(linked), `f600 89 89 ${statSync(source).size}`, "step 190's state, as C leaves the message");
+    t.deepEqual(readdirSync(domainDirOf(w, 'path.test')).filter((n) => n.startsWith('.vpopbull-')), []);
+  } else {
+    t.is(statSync(linked).ino, statSync(source).ino, 'not root: the link is the bulletin itself');
+  }
 
   exact(191); // -s
   const symlink = newest(w, 'catch.test', 'postmaster');
   t.is(readlinkSync(symlink), join(work, 'bulletin.txt'));
-  if (isRoot) t.is(listing(symlink), `l777 0 0 ${join(work, 'bulletin.txt').length}`, 'a root-owned symlink, as in the golden tree');
+  if (isRoot) t.is(listing(symlink), `l777 89 89 ${join(work, 'bulletin.txt').length}`, "made as the domain's owner (the golden tree's symlink is root's)");
   t.is(listing(join(work, 'bulletin.txt')).slice(0, 4), 'f644', 'the symlink target is not chowned or chmodded');
 
   exact(192); // -V -e
@@ -135,7 +144,12 @@ test('a 10,000-user domain gets a bulletin in each mode, and Python reads every 
     t.is(r.stderr, 'user00999@big.test: over quota (in use 0 bytes in 0 messages of 100S), bulletin not delivered\n', `${mode}: only the tiny quota is refused`);
     phase(`vpopbull ${mode}`);
   }
-  t.is(statSync(bulletin).nlink, 1 + all.length - 1, 'one hard link per mailbox but the refused one');
+  // -h: one inode in every mailbox but the refused one; as root it is the domain owner's copy, not the bulletin
+  const hardLinked = readdirSync(newDir(w, 'big.test', 'user00000')).map((n) => join(newDir(w, 'big.test', 'user00000'), n)).filter((p) => !lstatSync(p).isSymbolicLink() && lstatSync(p).nlink > 1);
+  t.is(hardLinked.length, 1);
+  t.is(statSync(hardLinked[0]!).nlink, (isRoot ? 0 : 1) + all.length - 1, 'one hard link per mailbox but the refused one');
+  t.is(statSync(bulletin).nlink, isRoot ? 1 : all.length, 'as root the bulletin itself is not linked');
+  if (isRoot) t.is(listing(hardLinked[0]!), `f600 89 89 ${Buffer.byteLength(BULLETIN_DATED_TXT)}`);
 
   const dir = domainDirOf(w, 'big.test');
   const maildirs = all.map((n) => join(dir, n, 'Maildir'));
@@ -166,6 +180,54 @@ test('a 10,000-user domain gets a bulletin in each mode, and Python reads every 
   }
   t.deepEqual(readdirSync(join(dir, 'user04242', 'Maildir', 'tmp')), [], 'no copy left in tmp/');
   phase('checks');
+});
+
+test('as root, each domain is served as its owner: the kernel refuses a Maildir linked out of the domain, and without a copy to link to, copies', async (t) => {
+  if (!isRoot) {
+    t.pass('needs root to become another user');
+    return;
+  }
+  const w = await goldenBulletinWorld(t);
+  const domain = domainDirOf(w, 'example.test');
+  const bulletin = join(w.root, 'b.txt');
+  writeFileSync(bulletin, BULLETIN_TXT);
+  chmodSync(bulletin, 0o600); // root's and private: the owner could not read a link to it
+  // alice's new/ leads to a directory of root's; bob's Maildir to a directory of the owner's elsewhere
+  const rootDir = join(w.root, 'roots');
+  mkdirSync(rootDir, { mode: 0o755 });
+  rmSync(join(domain, 'alice', 'Maildir', 'new'), { recursive: true });
+  symlinkSync(rootDir, join(domain, 'alice', 'Maildir', 'new'));
+  const moved = join(w.root, 'bigdisk');
+  mkdirSync(moved, { mode: 0o755 });
+  renameSync(join(domain, 'bob', 'Maildir'), join(moved, 'Maildir'));
+  symlinkSync(join(moved, 'Maildir'), join(domain, 'bob', 'Maildir'));
+  for (const mode of ['-h', '-s', '-c']) {
+    const r = runProgram(w, 'vpopbull', ['-V', mode, '-f', 'b.txt', 'example.test'], { cwd: w.root });
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stderr, new RegExp(`^alice@example\\.test: ERROR COPYING TO ${domain}/alice \\((link|symlink)[^()]*: EACCES\\)$`, 'm'), `${mode}: ${r.stderr}`);
+    t.true(r.stdout.split('\n').includes('bob@example.test'), `${mode}: a Maildir moved to a directory of the owner's is served`);
+    t.is(r.stdout.split('\n').length - 1, 9, `${mode}: every mailbox but alice's`);
+  }
+  t.deepEqual(readdirSync(rootDir), [], 'nothing was made in root\'s directory');
+  t.is(listing(bulletin), `f600 0 0 ${BULLETIN_TXT.length}`, 'the bulletin is as it was');
+  t.is(statSync(bulletin).nlink, 1);
+  const bobs = readdirSync(join(moved, 'Maildir', 'new')).map((n) => join(moved, 'Maildir', 'new', n));
+  t.is(bobs.length, 3);
+  for (const p of bobs) t.true(lstatSync(p).uid === 89 && lstatSync(p).gid === 89, `${p} is the owner's`);
+  t.deepEqual(readdirSync(domain).filter((n) => n.startsWith('.vpopbull-')), [], 'the copy linked to is gone');
+
+  // a domain directory the owner cannot write: no copy to link to, so the bulletin itself, which
+  // the kernel refuses the owner (protected_hardlinks): copies, with both warnings
+  rmSync(join(domain, 'alice', 'Maildir', 'new'));
+  mkdirSync(join(domain, 'alice', 'Maildir', 'new'));
+  chownSync(join(domain, 'alice', 'Maildir', 'new'), 89, 89);
+  chownSync(domain, 0, 0);
+  chmodSync(domain, 0o755);
+  const r = runProgram(w, 'vpopbull', ['-V', '-h', '-f', 'b.txt', 'example.test'], { cwd: w.root });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout.split('\n').length - 1, 10, 'every mailbox');
+  t.regex(r.stderr, /^vpopbull: warning: example\.test: no copy of the bulletin to link to \(EACCES\b.*\); linking the bulletin itself$/m);
+  t.regex(r.stderr, /^vpopbull: warning: cannot hard-link \S+b\.txt into \S+ \(EPERM: .*\); copying instead$/m);
 });
 
 test('run as an ordinary user, files are the caller\'s and nothing is chowned', async (t) => {

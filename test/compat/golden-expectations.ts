@@ -157,15 +157,18 @@ export const DELIBERATE_DIFFERENCES: readonly DeliberateDifference[] = [
 
   // --- vpopbull: the source stays untouched, maildirsize is kept up to date -------------------------
   { step: 190, aspect: 'state', subject: 'state "path.test after the hard-link bulletin"', anchor: 'vpopbull',
-    reason: 'a hard link changes nothing of the bulletin (C chowns and chmods the shared inode to 89:89 0600)', changes: [
-      '- f600 89 89 147 /home/vpopmail/domains/path.test/postmaster/Maildir/new/<time>.<pid>.mail.golden.test',
+    reason: "a hard link changes nothing of the bulletin (C chowns and chmods it to 89:89 0600); as root the links go to the domain owner's own 0600 copy, so the message is as C leaves it", changes: [
       '- f600 89 89 147 /home/vpopmail/golden-work/bulletin-dated.txt',
-      '+ f644 0 0 147 /home/vpopmail/domains/path.test/postmaster/Maildir/new/<time>.<pid>.mail.golden.test',
       '+ f644 0 0 147 /home/vpopmail/golden-work/bulletin-dated.txt',
     ] },
-  ...([['mode', 'f644'], ['uid', '0'], ['gid', '0']] as const).map(([field, actual]) => ({
-    tree: '/home/vpopmail/domains/path.test/postmaster/Maildir/new/<time>.<pid>.mail.golden.test', field, actual, anchor: 'vpopbull',
-    reason: "the -h bulletin is the source file's inode, left as run.sh made it (C chowns and chmods it)",
+  { step: 191, aspect: 'state', subject: 'state "catch.test after the symlink bulletin"', anchor: 'vpopbull',
+    reason: "as root, vpopbull serves each domain as its owner (the kernel enforces the owner's rights), so the symlink it makes is the owner's (C leaves it root's)", changes: [
+      '- l777 0 0 39 /home/vpopmail/domains/catch.test/postmaster/Maildir/new/<time>.<pid>.mail.golden.test',
+      '+ l777 89 89 39 /home/vpopmail/domains/catch.test/postmaster/Maildir/new/<time>.<pid>.mail.golden.test',
+    ] },
+  ...([['uid', '89'], ['gid', '89']] as const).map(([field, actual]) => ({
+    tree: '/home/vpopmail/domains/catch.test/postmaster/Maildir/new/<time>.<pid>.mail.golden.test', field, actual, anchor: 'vpopbull',
+    reason: "the -s symlink is made as the domain's owner (C makes it as root)",
   })),
   ...([
     ['catch.test/postmaster', '18', ['@ line 3', '+ 95 1']], // the -s bulletin

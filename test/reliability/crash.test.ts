@@ -356,9 +356,10 @@ function vpopbullScenario(variant: 'copy' | 'hard-link' | 'symlink'): Scenario {
       for (const u of BULL_USERS.slice(0, 3)) await w.addUser(`${u}@${BULL}`, `Bull-${u}-pw`, { quota: '20000000S' });
       await modifyUser(w.ctx, BULL, 'postmaster', { quota: '20000000S' });
       const dir = w.domainDir(BULL);
-      // What a whole bulletin looks like in a mailbox, per mode: a copy's text, a link's inode, a symlink's target.
+      // What a whole bulletin looks like in a mailbox, per mode: a copy's text, a hard link's text (as
+      // root the links go to the domain owner's copy of the bulletin, not to its inode), a symlink's target.
       const copies = new Map<string, number>();
-      const inodes = new Map<number, number>();
+      const texts = new Map<string, number>();
       const targets = new Map<string, number>();
       const acked = new Set<number>();
       return (i) => {
@@ -366,12 +367,12 @@ function vpopbullScenario(variant: 'copy' | 'hard-link' | 'symlink'): Scenario {
         const source = `From: Postmaster <postmaster@${BULL}>\nSubject: Bulletin ${i}\nDate: Mon, 01 Jan 2024 00:00:00 +0000\n\n${'news '.repeat(200)}${i}\n`;
         writeFileSync(path, source, { mode: 0o644 });
         for (const user of BULL_USERS) copies.set(`To: ${user}@${BULL}\n${source}`, i);
-        inodes.set(statSync(path).ino, i);
+        texts.set(source, i);
         targets.set(path, i);
         const whichBulletin = (user: string, f: string): number | undefined => {
           const p = join(dir, user, 'Maildir', 'new', f);
           if (variant === 'symlink') return lstatSync(p).isSymbolicLink() ? targets.get(readlinkSync(p)) : undefined;
-          if (variant === 'hard-link') return inodes.get(statSync(p).ino);
+          if (variant === 'hard-link') return lstatSync(p).isFile() ? texts.get(readFileSync(p, 'latin1')) : undefined;
           const n = copies.get(readFileSync(p, 'latin1'));
           return n !== undefined && readFileSync(p, 'latin1').startsWith(`To: ${user}@`) ? n : undefined;
         };
