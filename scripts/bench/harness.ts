@@ -18,6 +18,8 @@ export interface ProcessCase {
   readonly setup?: readonly string[];
   readonly runs?: number;
   readonly warmup?: number;
+  /** The exit code every run must give (default 0): a run that failed is not a timing of the work. */
+  readonly expectCode?: number;
 }
 
 /** A case of timeTogether: the process and the name it is reported under. */
@@ -32,6 +34,7 @@ export interface Timing {
   readonly maxMs: number;
   readonly peakRssMiB: number;
   readonly codes: readonly number[];
+  readonly expectCode: number;
 }
 
 export interface InProcessTiming {
@@ -128,6 +131,7 @@ export class Bench {
       maxMs: Math.max(...d.ms),
       peakRssMiB: Math.max(...d.rss_kib) / 1024,
       codes: [...new Set(d.codes)],
+      expectCode: cases[i]!.expectCode ?? 0,
     }));
   }
 
@@ -172,7 +176,7 @@ function pad(s: string): string {
 }
 
 export function fmt(t: Timing): string {
-  return `median ${t.medianMs.toFixed(2)} ms (min ${t.minMs.toFixed(2)}, max ${t.maxMs.toFixed(2)}), peak RSS ${t.peakRssMiB.toFixed(1)} MiB${t.codes.length === 1 ? '' : ` exit codes ${t.codes.join('/')}`}`;
+  return `median ${t.medianMs.toFixed(2)} ms (min ${t.minMs.toFixed(2)}, max ${t.maxMs.toFixed(2)}), peak RSS ${t.peakRssMiB.toFixed(1)} MiB${t.codes.length === 1 && t.codes[0] === t.expectCode ? '' : ` FAILED RUNS: exit codes ${t.codes.join('/')}, expected ${t.expectCode}`}`;
 }
 
 /** A ~vpopmail and a /var/qmail of a bench case's own under `dir`, and the environment naming them. */

