@@ -250,8 +250,8 @@ export function linkBulletin(run: MailboxRun, target: MailboxTarget): LinkResult
  * before any message links to it. The caller removes the name once the domain is done; the
  * messages keep the file. Throws on failure (the caller then links the bulletin itself).
  */
-export function writeLinkSource(run: MailboxRun, domainDir: string): string {
-  const path = `${domainDir}/.vpopbull-${messageName(run, 0)}`;
+export function writeLinkSource(run: MailboxRun, domainDir: string, serial = 0): string {
+  const path = `${domainDir}/.vpopbull-${messageName(run, 0)}${serial === 0 ? '' : `-${serial}`}`;
   const fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, MESSAGE_MODE);
   try {
     if (run.bulletin.bytes !== undefined) run.durable.write(fd, run.bulletin.bytes);

@@ -244,7 +244,10 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
         item.pending = writeCopy(r, target, headers);
         return item;
       }
-      const linked = linkBulletin(r, target);
+      let linked = linkBulletin(r, target);
+      if ('fallback' in linked && linked.fallback === 'EMLINK' && r.linkSource !== undefined && renewLinkSource(r, target.domainDir)) {
+        linked = linkBulletin(run!, target); // the domain's copy had the most links allowed: a fresh one
+      }
       if ('path' in linked) {
         item.path = linked.path;
         item.sizeBytes = r.bulletin.sizeBytes;
@@ -348,26 +351,41 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
       return undefined;
     }
     run = { ...baseRun, euid: info.uid };
-    let source: string | undefined;
     if (req.mode === 'hard') {
       try {
-        source = writeLinkSource(run, info.dir);
-        run = { ...run, linkSource: source };
+        run = { ...run, linkSource: writeLinkSource(run, info.dir) };
       } catch (err) {
         out.stderr(`vpopbull: warning: ${info.domain}: no copy of the bulletin to link to (${firstLine(err)}); linking the bulletin itself\n`);
       }
     }
     return () => {
-      if (source !== undefined) {
-        try {
-          unlinkSync(source);
-        } catch (err) {
-          out.stderr(`vpopbull: warning: ${source} not removed (${firstLine(err)})\n`);
-        }
-      }
+      if (run?.linkSource !== undefined) dropLinkSource(run.linkSource);
       run = baseRun;
       restore();
     };
+  };
+
+  /** The name of a copy linked to goes once the domain is done or the copy is full; its messages keep it. */
+  const dropLinkSource = (source: string): void => {
+    try {
+      unlinkSync(source);
+    } catch (err) {
+      out.stderr(`vpopbull: warning: ${source} not removed (${firstLine(err)})\n`);
+    }
+  };
+
+  /** A domain of more mailboxes than one file may have links (ext4: 65,000): the next copy to link to. */
+  let sources = 0;
+  const renewLinkSource = (current: MailboxRun, domainDir: string): boolean => {
+    let fresh;
+    try {
+      fresh = writeLinkSource(current, domainDir, ++sources);
+    } catch {
+      return false; // then copies, with the EMLINK warning
+    }
+    dropLinkSource(current.linkSource!);
+    run = { ...current, linkSource: fresh };
+    return true;
   };
 
   const sendToDomain = async (name: string, info: AssignLookup): Promise<void> => {

@@ -10,6 +10,7 @@ import { sendBulletin } from '../../lib/bulletin/vpopbull.ts';
 import { openBulletin } from '../../lib/bulletin/bulletin.ts';
 import { captureIo } from '../../lib/cli/agent.ts';
 import { createCdbBackend } from '../../lib/backends/cdb.ts';
+import { DURABLE, type Durable } from '../../lib/fs/durable.ts';
 import { iterateVpasswd, modifyVpasswdEntry } from '../../lib/store/vpasswd.ts';
 import { addManyUsers, BULLETIN_DATED_TXT, BULLETIN_TXT, domainDirOf, EXCLUDE_TXT, fastWorld, goldenBulletinWorld } from '../helpers/bulletin-world.ts';
 import type { MailWorld } from '../helpers/mail-world.ts';
@@ -398,6 +399,51 @@ test('batches keep vpasswd order in the -V listing and deliver every copy', asyn
   t.is(summary.delivered, expected.length);
   t.is(summary.excluded, 1);
   for (const a of expected) t.regex(newFiles(w, a)[0]!, /\/\d{10}\.4242\.mail\.test$/);
+});
+
+test('hard links to the domain owner\'s copy: a copy that reaches the most links allowed is followed by a fresh one, and every name goes', async (t) => {
+  const w = fastWorld(t);
+  await w.addDomain('example.test');
+  const names = Array.from({ length: 7 }, (_, i) => `user${i}`);
+  addManyUsers(w, 'example.test', names);
+  write(w, 'b.txt', BULLETIN_TXT);
+  // The file system's link limit, made small: a file already linked 3 times takes no more links.
+  const links = new Map<string, number>();
+  const durable: Durable = {
+    ...DURABLE,
+    link(from, to) {
+      const n = links.get(from) ?? 0;
+      if (n >= 3) throw Object.assign(new Error(`EMLINK: too many links, link '${from}' -> '${to}'`), { code: 'EMLINK' });
+      DURABLE.link(from, to);
+      links.set(from, n + 1);
+    },
+  };
+  const switched: string[] = [];
+  // Ids are not really switched here (the test process is shared): the switch is recorded.
+  const switchIds = (to: { uid: number; gid: number }) => {
+    switched.push(`to ${to.uid}:${to.gid}`);
+    return () => switched.push('back');
+  };
+  const io = captureIo();
+  const bulletin = openBulletin('b.txt', w.root);
+  const summary = await sendBulletin(
+    { mode: 'hard', verbose: true, dryRun: false, bulletin, exclusions: new Set(), domains: ['example.test'] },
+    { config: w.config, backend: createCdbBackend(w.config), out: new BulletinOutput(io), host: 'mail.test', pid: 4242, now: Date.now, euid: 0, switchIds, durable },
+  );
+  t.deepEqual(switched, ['to 89:89', 'back']);
+  t.is(summary.delivered, 8);
+  t.is(summary.copiedInsteadOfLinked, 0, 'every mailbox got a link, none a copy');
+  t.is(io.err, '');
+  const sources = [...links.keys()];
+  t.is(sources.length, 3, 'three copies of 3 links each for 8 mailboxes');
+  for (const source of sources) {
+    t.true(source.startsWith(`${domainDirOf(w, 'example.test')}/.vpopbull-`), source);
+    t.false(existsSync(source), `${source} was removed`);
+  }
+  t.is(statSync(join(w.root, 'b.txt')).nlink, 1, 'the bulletin itself is not linked');
+  const inodes = new Set(['postmaster', ...names].map((u) => statSync(newFiles(w, `${u}@example.test`)[0]!).ino));
+  t.is(inodes.size, 3);
+  for (const u of ['postmaster', ...names]) t.is(readFileSync(newFiles(w, `${u}@example.test`)[0]!, 'latin1'), BULLETIN_TXT);
 });
 
 test('a damaged vpasswd stops that domain with a message, the next domain is still served, and the exit is 111', async (t) => {
