@@ -243,6 +243,12 @@ export function linkBulletin(run: MailboxRun, target: MailboxTarget): LinkResult
   throw copyFailure(target, `no free message name after ${MAX_NAME_ATTEMPTS} tries`);
 }
 
+/** The bulletin's bytes into `fd`: from memory when it was small enough to keep, else from its file. */
+function writeBulletinBytes(run: MailboxRun, fd: number, toPath: string): void {
+  if (run.bulletin.bytes !== undefined) run.durable.write(fd, run.bulletin.bytes);
+  else copyFdToFd({ fd: run.bulletin.fd, offset: 0 }, fd, { durable: run.durable, toPath });
+}
+
 /**
  * Working as a domain's owner, hard links need a file that owner may link to (the kernel's
  * fs.protected_hardlinks refuses links to another user's file, the bulletin is usually root's): the
@@ -254,8 +260,8 @@ export function writeLinkSource(run: MailboxRun, domainDir: string, serial = 0):
   const path = `${domainDir}/.vpopbull-${messageName(run, 0)}${serial === 0 ? '' : `-${serial}`}`;
   const fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, MESSAGE_MODE);
   try {
-    if (run.bulletin.bytes !== undefined) run.durable.write(fd, run.bulletin.bytes);
-    else copyFdToFd({ fd: run.bulletin.fd, offset: 0 }, fd, { durable: run.durable, toPath: path });
+    fchmodSync(fd, MESSAGE_MODE); // whatever the umask: every message linked to it has this mode
+    writeBulletinBytes(run, fd, path);
     run.durable.fsync(fd);
   } catch (err) {
     closeQuiet(fd);
@@ -329,8 +335,7 @@ export function writeCopy(run: MailboxRun, target: MailboxTarget, headers: Uint8
     fchmodSync(fd, MESSAGE_MODE);
     fchownIfRoot(fd, tmpPath, target.owner, run.euid);
     if (headers !== undefined && headers.length > 0) run.durable.write(fd, headers);
-    if (bulletin.bytes !== undefined) run.durable.write(fd, bulletin.bytes);
-    else copyFdToFd({ fd: bulletin.fd, offset: 0 }, fd, { durable: run.durable, toPath: tmpPath });
+    writeBulletinBytes(run, fd, tmpPath);
   } catch (err) {
     closeQuiet(fd);
     unlinkQuiet(tmpPath);

@@ -215,6 +215,10 @@ test('as root, each domain is served as its owner: the kernel refuses a Maildir 
   t.is(bobs.length, 3);
   for (const p of bobs) t.true(lstatSync(p).uid === 89 && lstatSync(p).gid === 89, `${p} is the owner's`);
   t.deepEqual(readdirSync(domain).filter((n) => n.startsWith('.vpopbull-')), [], 'the copy linked to is gone');
+  // the copy linked to is 0600 whatever umask vpopbull was started with, as every message is
+  const masked = runProgram(w, 'vpopbull', ['-h', '-f', 'b.txt', 'example.test'], { cwd: w.root, wrap: ['/bin/sh', '-c', 'umask 277; exec "$@"', 'sh'] });
+  t.is(masked.status, 0, masked.stderr);
+  t.is(listing(newest(w, 'example.test', 'postmaster')), `f600 89 89 ${BULLETIN_TXT.length}`, 'under umask 277');
 
   // a domain directory the owner cannot write: no copy to link to, so the bulletin itself, which
   // the kernel refuses the owner (protected_hardlinks): copies, with both warnings
