@@ -47,6 +47,15 @@ test('the multi-call executable dispatches on the first argument and refuses unk
   t.regex(r.stderr, /^vpopmail: no such program: no-such-program\n/);
 });
 
+test('vchkpw carries a V8 code cache made after a login, which V8 takes', (t) => {
+  // build.mjs fails when the training login fails or V8 rejects the cache; here, that it ran.
+  const info = buildInfo();
+  t.true(info.setid.includes('vchkpw'));
+  t.is(info.vchkpwCodeCache?.accepted, true);
+  // Made before anything ran, the cache of the same script was about a quarter of this size.
+  t.true((info.vchkpwCodeCache?.bytes ?? 0) > 100_000, `code cache of ${info.vchkpwCodeCache?.bytes} bytes`);
+});
+
 test('both executables carry the SHA-crypt WebAssembly modules made by the emitter at build time', (t) => {
   // A login must not spend its first milliseconds writing the module bytes (lib/crypt/sha-wasm.ts).
   for (const file of ['vpopmail', 'vchkpw']) {

@@ -12,6 +12,8 @@ export interface BuildInfo {
   readonly executables: readonly { readonly file: string; readonly runtime: 'bun' | 'node'; readonly programs: readonly string[] }[];
   /** Programs that may be installed set-uid or set-gid. */
   readonly setid: readonly string[];
+  /** vchkpw's V8 code cache, made by build.mjs after a login and checked to be taken by V8. */
+  readonly vchkpwCodeCache?: { readonly bytes: number; readonly accepted: boolean };
 }
 
 /** dist/build-info.json; `npm test` builds before running ava, so a missing build is an error. */

@@ -1,0 +1,2 @@
+import { dispatch } from './lib/cli/main.ts';
+dispatch({ vdelivermail: () => import('./agents/vdelivermail.ts') }, 'x');

@@ -1,0 +1,26 @@
+// node --import tsx scripts/code-cache-home.ts DIR DOMAIN PASSWORD
+// Makes the throw-away home that build.mjs logs in to once while it makes vchkpw's code cache: one
+// domain owned by the caller (so a POP login's setuid changes nothing) and its postmaster with the
+// given password; no qmail-send is signalled. Prints nothing; exits non-zero on failure.
+import { chmodSync } from 'node:fs';
+import { accountsContext } from '../lib/accounts/index.ts';
+import { addDomain } from '../lib/accounts/domains.ts';
+import { createCdbBackend } from '../lib/backends/cdb.ts';
+import { loadConfig } from '../lib/config.ts';
+import { benchHome } from './bench/harness.ts';
+
+const [dir, domain, password] = process.argv.slice(2);
+if (dir === undefined || domain === undefined || password === undefined) {
+  process.stderr.write('usage: code-cache-home.ts DIR DOMAIN PASSWORD\n');
+  process.exit(2);
+}
+const { env } = benchHome(dir);
+chmodSync(dir, 0o755);
+const config = loadConfig(env);
+const ctx = accountsContext(config, createCdbBackend(config), 'build', { hupQmailSend: () => {} });
+await addDomain(ctx, {
+  domain,
+  uid: process.getuid?.() ?? 0,
+  gid: process.getgid?.() ?? 0,
+  postmaster: { password: { clear: password } },
+});
