@@ -2,6 +2,7 @@
 import { VA, VpopmailError } from '../exit.ts';
 import { OverQuotaError } from '../maildir/deliver.ts';
 import { checkMaildirQuota, quotaRootOf } from '../maildir/maildirsize.ts';
+import { flockExclusive } from '../store/lock.ts';
 import { formatMaildirQuota, isQuotaDisabled } from '../quota.ts';
 import type { DeliveryContext } from './context.ts';
 import { deliveredToLine, headerBytes, maildirAddress, returnPathLine } from './headers.ts';
@@ -53,12 +54,32 @@ export function overQuota(ctx: DeliveryContext, maildir: string, isCatchAll: boo
  * Return-Path + Delivered-To + message are stored.
  */
 export function deliverToMailbox(ctx: DeliveryContext, target: MailboxTarget): void {
-  const { maildir, isCatchAll } = target;
+  const { maildir } = target;
   // maildirfolder is looked for once, and maildirsize read once when the quota test reads it.
   const quotaRoot = quotaRootOf(maildir);
-  let quotaLine = target.quota !== '' ? undefined : (readQuotaLine(maildir, quotaRoot) ?? null);
+  const quotaLine = target.quota !== '' ? undefined : (readQuotaLine(maildir, quotaRoot) ?? null);
   const raw = target.quota !== '' ? target.quota : (quotaLine ?? '');
-  if (raw !== '' && !isQuotaDisabled(raw)) {
+  const hasQuota = raw !== '' && !isQuotaDisabled(raw);
+  // Deliveries to one quota root take turns from the test to the maildirsize line, so that two of
+  // them cannot both fit into the same room: the quota is exceeded by one message at most. The
+  // Maildir itself is locked (flock), never replaced and no file is added to it.
+  let turn;
+  try {
+    turn = hasQuota ? flockExclusive(quotaRoot) : undefined;
+  } catch (err) {
+    throw defer(tempText(`unable to check the quota of ${maildir}: ${(err as Error).message}`), err);
+  }
+  try {
+    deliverInTurn(ctx, target, quotaRoot, quotaLine, hasQuota ? raw : undefined);
+  } finally {
+    turn?.release();
+  }
+}
+
+function deliverInTurn(ctx: DeliveryContext, target: MailboxTarget, quotaRoot: string, known: string | null | undefined, raw: string | undefined): void {
+  const { maildir, isCatchAll } = target;
+  let quotaLine = known;
+  if (raw !== undefined) {
     const quota = deliveryQuota(raw);
     let check;
     try {

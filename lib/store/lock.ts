@@ -153,6 +153,8 @@ function sleepMs(ms: number): void {
 interface FcntlApi {
   lock(fd: number): 'ok' | 'busy' | 'error';
   unlock(fd: number): void;
+  /** flock(fd, LOCK_EX | LOCK_NB) */
+  flock(fd: number): 'ok' | 'busy' | 'error';
 }
 
 let fcntlApi: FcntlApi | null | undefined;
@@ -166,8 +168,11 @@ function loadFcntl(): FcntlApi | null {
     const ffi = require('bun:ffi') as BunFfi;
     const libc = ffi.dlopen('libc.so.6', {
       fcntl: { args: ['i32', 'i32', 'ptr'], returns: 'i32' },
+      flock: { args: ['i32', 'i32'], returns: 'i32' },
       __errno_location: { args: [], returns: 'ptr' },
     });
+    const LOCK_EX = 2;
+    const LOCK_NB = 4;
     const F_SETLK = 6;
     const F_WRLCK = 1;
     const F_UNLCK = 2;
@@ -187,6 +192,10 @@ function loadFcntl(): FcntlApi | null {
       },
       unlock(fd) {
         call(fd, F_UNLCK);
+      },
+      flock(fd) {
+        if (libc.symbols.flock(fd, LOCK_EX | LOCK_NB) === 0) return 'ok';
+        return ffi.read.i32(libc.symbols.__errno_location(), 0) === 11 ? 'busy' : 'error'; // EWOULDBLOCK
       },
     };
   } catch {
@@ -296,4 +305,47 @@ export function withLock<T>(lockPath: string, fn: () => T, options?: LockOptions
   } finally {
     lock.release();
   }
+}
+
+/**
+ * flock(2) an existing file or directory exclusively, for a critical section with no lock file of
+ * its own: the kernel drops the lock when the holder exits, kill -9 included, so nothing is left to
+ * break. Waits up to timeoutMs, then throws TempError. Bun only (bun:ffi): under Node, which has no
+ * flock, or where the file system refuses flock, it returns undefined and the caller goes on
+ * unlocked; a path that cannot be opened is left to the caller's own next step to report.
+ */
+export function flockExclusive(path: string, options: { readonly timeoutMs?: number } = {}): Lock | undefined {
+  const fcntl = loadFcntl();
+  if (fcntl === null) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(path, fsc.O_RDONLY);
+  } catch {
+    return undefined;
+  }
+  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  let delay = 1;
+  for (;;) {
+    const r = fcntl.flock(fd);
+    if (r === 'ok') break;
+    if (r === 'error') {
+      closeSync(fd);
+      return undefined;
+    }
+    if (Date.now() >= deadline) {
+      closeSync(fd);
+      throw new TempError(`File busy try again later! (${path})`);
+    }
+    sleepMs(delay);
+    delay = Math.min(delay * 2, 50);
+  }
+  let released = false;
+  return {
+    path,
+    release() {
+      if (released) return;
+      released = true;
+      closeSync(fd); // the last descriptor of the open file: the lock goes with it
+    },
+  };
 }

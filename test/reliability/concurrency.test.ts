@@ -1,6 +1,7 @@
 // Many programs at once on one mailbox, one domain, one relay file: the built executables, started
 // together, must leave what each of them acknowledged and files that parse.
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +59,37 @@ test('50 deliveries at once to a mailbox near its quota: the quota is exceeded b
   t.truthy(parsed, 'maildirsize parses');
   t.true(accepted >= 1 && refused.length >= 1, 'some fitted, some did not');
   summarize(t, 'concurrency: deliveries near quota', 50, usage.bytes <= QUOTA + largest && parsed !== undefined ? 0 : 1, `${accepted} accepted`);
+});
+
+test('a delivery to a mailbox with a quota waits for the Maildir while another holder has it flocked (flock(1)); one without a quota does not', async (t) => {
+  t.timeout(60_000);
+  const w = makeWorld(t);
+  await w.addDomain(D);
+  await w.addUser(`held@${D}`, 'Held-pw-1', { quota: '100000S' });
+  await w.addUser(`free@${D}`, 'Free-pw-1', { quota: 'NOQUOTA' });
+  const dir = w.domainDir(D);
+  const mdOf = (user: string) => join(dir, user, 'Maildir');
+  const msg = join(w.root, 'msg');
+  writeFileSync(msg, 'Subject: wait\n\nbody\n', { mode: 0o644 });
+  for (const user of ['held', 'free']) {
+    // flock(1) holds the lock until its stdin closes
+    const holder = spawn('flock', [mdOf(user), 'sh', '-c', 'echo held; read x'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.once('data', () => resolve());
+      holder.once('error', reject);
+    });
+    const delivery = runBuilt('vdelivermail', ['', 'bounce-no-mailbox'], { stdinFile: msg, cwd: dir, uid: 89, gid: 89, env: { ...w.env, ...qmailLocalEnv(user, D, dir) } });
+    let done = false;
+    void delivery.then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 400));
+    const whileHeld = { done, files: filesIn(mdOf(user)).length };
+    holder.stdin.end();
+    const r = await delivery;
+    t.is(r.code, 0, `${user}: ${r.stdout}${r.stderr}`);
+    t.is(filesIn(mdOf(user)).length, 1, `${user}: the message is delivered`);
+    if (user === 'held') t.deepEqual(whileHeld, { done: false, files: 0 }, 'the delivery waited for the lock');
+    else t.true(whileHeld.done, 'a mailbox without a quota is not locked');
+  }
 });
 
 test('50 admin changes at once in one domain, with readers and deliveries beside them, lose nothing', async (t) => {
