@@ -1,6 +1,6 @@
 // One mailbox's part of a bulletin run: the quota test, a copy written into tmp/ (fsynced by the
 // caller, in batches) and linked into new/, or a hard or symbolic link made straight into new/.
-import { closeSync, constants as fsc, fchmodSync, lstatSync, openSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, lstatSync, openSync, readdirSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { firstLine } from '../exit.ts';
 import type { Durable } from '../fs/durable.ts';
@@ -249,6 +249,44 @@ function writeBulletinBytes(run: MailboxRun, fd: number, toPath: string): void {
   else copyFdToFd({ fd: run.bulletin.fd, offset: 0 }, fd, { durable: run.durable, toPath });
 }
 
+/** The name every copy linked to starts with (writeLinkSource). */
+const LINK_SOURCE_PREFIX = '.vpopbull-';
+
+/**
+ * A copy linked to older than this is a killed run's leftover: Maildir readers take the same age
+ * for files left in tmp/, and no run links to one copy for that long.
+ */
+export const STALE_LINK_SOURCE_MS = 36 * 3600 * 1000;
+
+/**
+ * Remove the names of copies linked to that a killed run left in `domainDir` (regular files named
+ * `.vpopbull-…` whose mtime is older than STALE_LINK_SOURCE_MS); their messages keep the data.
+ * Returns the names removed. Best effort: a directory that cannot be read, or a name that cannot
+ * be removed, is left for the next run.
+ */
+export function removeStaleLinkSources(domainDir: string, nowMs: number): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(domainDir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(LINK_SOURCE_PREFIX)) continue;
+    const path = `${domainDir}/${name}`;
+    try {
+      const st = lstatSync(path);
+      if (!st.isFile() || nowMs - st.mtimeMs < STALE_LINK_SOURCE_MS) continue;
+      unlinkSync(path);
+      removed.push(name);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
+}
+
 /**
  * Working as a domain's owner, hard links need a file that owner may link to (the kernel's
  * fs.protected_hardlinks refuses links to another user's file, the bulletin is usually root's): the
@@ -257,7 +295,7 @@ function writeBulletinBytes(run: MailboxRun, fd: number, toPath: string): void {
  * messages keep the file. Throws on failure (the caller then links the bulletin itself).
  */
 export function writeLinkSource(run: MailboxRun, domainDir: string, serial = 0): string {
-  const path = `${domainDir}/.vpopbull-${messageName(run, 0)}${serial === 0 ? '' : `-${serial}`}`;
+  const path = `${domainDir}/${LINK_SOURCE_PREFIX}${messageName(run, 0)}${serial === 0 ? '' : `-${serial}`}`;
   const fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, MESSAGE_MODE);
   try {
     fchmodSync(fd, MESSAGE_MODE); // whatever the umask: every message linked to it has this mode

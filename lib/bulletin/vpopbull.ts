@@ -29,6 +29,7 @@ import {
   MailboxError,
   recordDelivery,
   writeCopy,
+  removeStaleLinkSources,
   writeLinkSource,
   type BulletinMode,
   type LinkFallback,
@@ -352,6 +353,8 @@ export async function sendBulletin(req: BulletinRequest, ctx: BulletinContext): 
     }
     run = { ...baseRun, euid: info.uid };
     if (req.mode === 'hard') {
+      // a run killed while it linked to its copy left that copy's name behind: the name goes now
+      removeStaleLinkSources(info.dir, run.now());
       try {
         run = { ...run, linkSource: writeLinkSource(run, info.dir) };
       } catch (err) {

@@ -3,7 +3,7 @@
 // read back by Python's mailbox.Maildir.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VPOPBULL_USAGE } from '../../lib/bulletin/cli.ts';
 import {
@@ -232,6 +232,38 @@ test('as root, each domain is served as its owner: the kernel refuses a Maildir 
   t.is(r.stdout.split('\n').length - 1, 10, 'every mailbox');
   t.regex(r.stderr, /^vpopbull: warning: example\.test: no copy of the bulletin to link to \(EACCES\b.*\); linking the bulletin itself$/m);
   t.regex(r.stderr, /^vpopbull: warning: cannot hard-link \S+b\.txt into \S+ \(EPERM: .*\); copying instead$/m);
+});
+
+test('as root, -h removes the copies a killed run left in the domain directory once they are 36 hours old, and nothing else', async (t) => {
+  if (!isRoot) {
+    t.pass('needs root to become another user');
+    return;
+  }
+  const w = await goldenBulletinWorld(t);
+  const domain = domainDirOf(w, 'example.test');
+  writeFileSync(join(w.root, 'b.txt'), BULLETIN_TXT);
+  const hoursAgo = (h: number) => (Date.now() - h * 3600 * 1000) / 1000;
+  const plant = (name: string, h: number, dir = false) => {
+    const p = join(domain, name);
+    if (dir) mkdirSync(p);
+    else writeFileSync(p, BULLETIN_TXT);
+    chownSync(p, 89, 89);
+    utimesSync(p, hoursAgo(h), hoursAgo(h));
+  };
+  plant('.vpopbull-1700000000.4242.mail.test', 37); // a killed run's copy: goes
+  plant('.vpopbull-1700000000.4243.mail.test-1', 40); // its second copy: goes
+  plant('.vpopbull-1800000000.4244.mail.test', 35); // younger than 36 h: stays
+  plant('.vpopbull-1700000000.4245.mail.test', 50, true); // not a file: stays
+  plant('.qmail-old', 50); // not a copy: stays
+  const copied = runProgram(w, 'vpopbull', ['-c', '-f', 'b.txt', 'example.test'], { cwd: w.root });
+  t.is(copied.status, 0, copied.stderr);
+  const left = () => readdirSync(domain).filter((n) => n.startsWith('.vpopbull-') || n === '.qmail-old').sort();
+  t.is(left().length, 5, '-c does not write into the domain directory, and leaves it alone');
+  const r = runProgram(w, 'vpopbull', ['-h', '-f', 'b.txt', 'example.test'], { cwd: w.root });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stderr, '');
+  t.deepEqual(left(), ['.qmail-old', '.vpopbull-1700000000.4245.mail.test', '.vpopbull-1800000000.4244.mail.test']);
+  t.is(readFileSync(newest(w, 'example.test', 'postmaster'), 'latin1'), BULLETIN_TXT, 'the bulletin was delivered');
 });
 
 test('run as an ordinary user, files are the caller\'s and nothing is chowned', async (t) => {
