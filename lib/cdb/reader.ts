@@ -2,13 +2,21 @@
 //
 // Three outcomes stay apart (djb): found, not found (undefined), and could not look. A file that is
 // truncated, points outside itself or outside its data area is a CdbFormatError, never a miss; an
-// I/O error is the system error. No mmap, so a multi-GB file costs a handful of small reads.
+// I/O error is the system error. No mmap, so a multi-GB file costs a handful of small reads; a
+// file of up to 64 KiB (users/cdb, a small domain's vpasswd.cdb) is read whole at open instead.
 // Keys given as strings are UTF-8 encoded; where bytes matter (latin1 names, binary keys) pass a
 // Uint8Array, e.g. Buffer.from(name, 'latin1').
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 const HEADER_BYTES = 2048;
 const MAX_FILE_BYTES = 0xffff_ffff;
+/**
+ * A file this small (users/cdb, a small domain's vpasswd.cdb) is read whole by open: each lookup is
+ * then a few slices of memory instead of three or four reads.
+ */
+const READ_WHOLE_BYTES = 64 * 1024;
+/** cdb's numbers are little-endian: on such a host the header is used in place, not decoded. */
+const IS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Slots read per probe step: a lookup usually ends in the first one or two. */
 const PROBE_SLOTS = 8;
 const SCAN_BUFFER_BYTES = 64 * 1024;
@@ -42,13 +50,16 @@ export class CdbReader {
   readonly #header: Uint32Array;
   /** End of the record area: the first hash table's position. */
   readonly #eod: number;
+  /** The whole file, when it is small enough to have been read at open (READ_WHOLE_BYTES). */
+  readonly #whole: Buffer | undefined;
 
-  private constructor(path: string, fd: number, size: number, header: Uint32Array, eod: number) {
+  private constructor(path: string, fd: number, size: number, header: Uint32Array, eod: number, whole: Buffer | undefined) {
     this.path = path;
     this.#fd = fd;
     this.#size = size;
     this.#header = header;
     this.#eod = eod;
+    this.#whole = whole;
   }
 
   /**
@@ -65,22 +76,13 @@ export class CdbReader {
       if (size < HEADER_BYTES) {
         throw new CdbFormatError(`${path} is not a cdb: ${size} bytes is shorter than the 2048-byte header`);
       }
-      const raw = readExactly(fd, path, 0, HEADER_BYTES);
-      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      const header = new Uint32Array(512);
-      for (let i = 0; i < 512; i++) header[i] = view.getUint32(4 * i, true);
+      const whole = size <= READ_WHOLE_BYTES ? readExactly(fd, path, 0, size) : undefined;
+      const header = headerWords(whole ?? readExactly(fd, path, 0, HEADER_BYTES));
       const eod = header[0]!;
       if (eod < HEADER_BYTES || eod > size) {
         throw new CdbFormatError(`${path} is not a cdb: data ends at ${eod}, outside 2048..${size}`);
       }
-      for (let t = 0; t < 256; t++) {
-        const pos = header[2 * t]!;
-        const slots = header[2 * t + 1]!;
-        if (slots !== 0 && (pos < eod || pos + 8 * slots > size)) {
-          throw new CdbFormatError(`${path} is not a cdb: hash table ${t} (${slots} slots at ${pos}) lies outside the file`);
-        }
-      }
-      return new CdbReader(path, fd, size, header, eod);
+      return new CdbReader(path, fd, size, header, eod, whole);
     } catch (err) {
       closeSync(fd);
       throw err;
@@ -136,13 +138,17 @@ export class CdbReader {
     const tablePos = this.#header[2 * t]!;
     const slotCount = this.#header[2 * t + 1]!;
     if (slotCount === 0) return found;
+    // Only the table a key needs is checked: the other 255 cost every lookup nothing.
+    if (tablePos < this.#eod || tablePos + 8 * slotCount > this.#size) {
+      throw new CdbFormatError(`${this.path} is not a cdb: hash table ${t} (${slotCount} slots at ${tablePos}) lies outside the file`);
+    }
 
     let slot = (hash >>> 8) % slotCount;
     // Every slot is looked at most once: a table with no free slot cannot make us loop.
     let left = slotCount;
     while (left > 0) {
       const n = Math.min(PROBE_SLOTS, slotCount - slot, left);
-      const slots = readExactly(fd, this.path, tablePos + 8 * slot, 8 * n);
+      const slots = this.#read(fd, tablePos + 8 * slot, 8 * n);
       const view = new DataView(slots.buffer, slots.byteOffset, slots.byteLength);
       for (let i = 0; i < n; i++) {
         const slotHash = view.getUint32(8 * i, true);
@@ -166,7 +172,7 @@ export class CdbReader {
     if (pos < HEADER_BYTES || pos + 8 > this.#eod) {
       throw new CdbFormatError(`${this.path} is damaged: record pointer ${pos} lies outside the data (2048..${this.#eod})`);
     }
-    const head = readExactly(fd, this.path, pos, Math.min(8 + key.length, this.#eod - pos));
+    const head = this.#read(fd, pos, Math.min(8 + key.length, this.#eod - pos));
     const view = new DataView(head.buffer, head.byteOffset, 8);
     const klen = view.getUint32(0, true);
     const dlen = view.getUint32(4, true);
@@ -174,8 +180,27 @@ export class CdbReader {
       throw new CdbFormatError(`${this.path} is damaged: record at ${pos} runs past the end of the data (${this.#eod})`);
     }
     if (klen !== key.length || !sameBytes(head, 8, key)) return undefined;
-    return readExactly(fd, this.path, pos + 8 + klen, dlen);
+    const data = this.#read(fd, pos + 8 + klen, dlen);
+    return this.#whole === undefined ? data : Buffer.from(data); // a copy: the caller's own bytes
   }
+
+  /** `length` bytes at `pos`: from the file read at open (no copy), else read now. */
+  #read(fd: number, pos: number, length: number): Buffer {
+    if (this.#whole === undefined) return readExactly(fd, this.path, pos, length);
+    if (pos + length > this.#size) {
+      throw new CdbFormatError(`${this.path} is truncated: wanted ${length} bytes at ${pos}, the file ends after ${Math.max(0, this.#size - pos)}`);
+    }
+    return this.#whole.subarray(pos, pos + length);
+  }
+}
+
+/** The header's 512 numbers: a view of its bytes on a little-endian host (Buffer.alloc's are aligned), else decoded. */
+function headerWords(raw: Buffer): Uint32Array {
+  if (IS_LITTLE_ENDIAN && raw.byteOffset % 4 === 0) return new Uint32Array(raw.buffer, raw.byteOffset, 512);
+  const view = new DataView(raw.buffer, raw.byteOffset, HEADER_BYTES);
+  const header = new Uint32Array(512);
+  for (let i = 0; i < 512; i++) header[i] = view.getUint32(4 * i, true);
+  return header;
 }
 
 /** Read exactly `length` bytes at `pos`; fewer (the file ends early) is a format error. */

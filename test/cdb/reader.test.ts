@@ -321,3 +321,28 @@ test('a reader used after close throws rather than reading another file', (t) =>
   db.close();
   t.throws(() => db.get('a'), { message: /after close/ });
 });
+
+test('a cdb read whole at open (up to 64 KiB) and one read record by record answer alike; answers are copies', (t) => {
+  const dir = tempDir(t);
+  for (const [name, count] of [['small', 200], ['large', 3000]] as const) {
+    const records = randomRecords(4242, count);
+    const path = join(dir, `${name}.cdb`);
+    tinycdbMake(path, records);
+    t.is(statSync(path).size <= 64 * 1024, name === 'small', `${name}: ${statSync(path).size} bytes`);
+    const db = CdbReader.open(path);
+    try {
+      for (const [k] of records) {
+        t.deepEqual(db.getAll(k).map(hex), records.filter(([rk]) => Buffer.compare(rk, k) === 0).map(([, d]) => hex(d)), `${name}: ${hex(k)}`);
+      }
+      const [key] = records.find(([, d]) => d.length > 0)!;
+      db.get(key)!.fill(0xff); // the caller's own bytes: the next lookup is not changed by this
+      t.is(hex(db.get(key)), hex(records.find(([k]) => Buffer.compare(k, key) === 0)![1]), `${name}: a changed answer leaves the file's bytes alone`);
+    } finally {
+      db.close();
+    }
+    // cut inside its hash tables: the lookups that reach the lost part fail, never miss
+    const cut = join(dir, `${name}-cut.cdb`);
+    writeFileSync(cut, readFileSync(path).subarray(0, statSync(path).size - 8));
+    t.throws(() => exercise(cut, records), { instanceOf: CdbFormatError }, `${name} cut`);
+  }
+});
