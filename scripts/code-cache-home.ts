@@ -1,8 +1,9 @@
 // node --import tsx scripts/code-cache-home.ts DIR DOMAIN PASSWORD RELAY_IP
 // Makes the throw-away home that build.mjs logs in to once while it makes vchkpw's code cache: one
 // domain owned by the caller (so a POP login's setuid changes nothing), its postmaster with the
-// given password, and RELAY_IP already in open-smtp, so that the login takes the path of most POP
-// logins (a known roaming IP: open-smtp rewritten under its lock, no tcprules run). No qmail-send is
+// given password, and a login from RELAY_IP already on record (lastauth, open-smtp), so that the
+// training login takes the path of most POP logins: a client polling from its address again
+// (lastauth's times set, open-smtp rewritten under its lock, no tcprules run). No qmail-send is
 // signalled. Prints nothing; exits non-zero on failure.
 import { chmodSync } from 'node:fs';
 import { accountsContext } from '../lib/accounts/index.ts';
@@ -27,4 +28,8 @@ await addDomain(ctx, {
   gid: process.getgid?.() ?? 0,
   postmaster: { password: { clear: password } },
 });
-await backend.openRelay(relayIp, Math.floor(Date.now() / 1000));
+const now = Math.floor(Date.now() / 1000);
+const postmaster = await backend.getUser(domain, 'postmaster');
+if (postmaster === undefined) throw new Error(`no postmaster in ${domain}`);
+await backend.setLastauth(domain, postmaster, relayIp, now);
+await backend.openRelay(relayIp, now);
