@@ -181,7 +181,7 @@ export default async function scale(b: Bench): Promise<void> {
     const dirs = join(b.root, 'mkdir-floor');
     const floorUsers = 20_000;
     const floor = runOnce([b.bun, floorJs, dirs, String(floorUsers)], { VPOPMAIL_HOME: join(b.root, 'mkdir-floor-home') });
-      const floor100k = floor.ms * (100_000 / floorUsers);
+    const floor100k = floor.ms * (100_000 / floorUsers);
     b.print(
       `file-system floor: 5 directories per mailbox, ${floorUsers.toLocaleString('en')} mailboxes in ${(floor.ms / 1000).toFixed(1)} s by a bare loop: ${(floor100k / 1000).toFixed(1)} s for 100,000 (x5, linear); the import is ${(imp.ms / floor100k).toFixed(2)}x that floor, and one at a time would be ${(extrapolated / floor100k).toFixed(0)}x it`,
     );
