@@ -261,16 +261,15 @@ export const STALE_LINK_SOURCE_MS = 36 * 3600 * 1000;
 /**
  * Remove the names of copies linked to that a killed run left in `domainDir` (regular files named
  * `.vpopbull-…` whose mtime is older than STALE_LINK_SOURCE_MS); their messages keep the data.
- * Returns the names removed. Best effort: a directory that cannot be read, or a name that cannot
- * be removed, is left for the next run.
+ * Best effort: a directory that cannot be read, or a name that cannot be removed, is left for the
+ * next run.
  */
-export function removeStaleLinkSources(domainDir: string, nowMs: number): string[] {
-  const removed: string[] = [];
+export function removeStaleLinkSources(domainDir: string, nowMs: number): void {
   let names: string[];
   try {
     names = readdirSync(domainDir);
   } catch {
-    return removed;
+    return;
   }
   for (const name of names) {
     if (!name.startsWith(LINK_SOURCE_PREFIX)) continue;
@@ -279,12 +278,10 @@ export function removeStaleLinkSources(domainDir: string, nowMs: number): string
       const st = lstatSync(path);
       if (!st.isFile() || nowMs - st.mtimeMs < STALE_LINK_SOURCE_MS) continue;
       unlinkSync(path);
-      removed.push(name);
     } catch {
       // gone already, or not ours to remove
     }
   }
-  return removed;
 }
 
 /**
