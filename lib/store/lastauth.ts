@@ -58,7 +58,7 @@ function touchUnchanged(path: string, ip: Buffer, timeSec: number, owner: Lastau
     if (!st.isFile() || st.size !== ip.length || (st.mode & 0o7000) !== 0) return false;
     if (owner !== undefined && process.geteuid?.() === 0 && (st.uid !== owner.uid || st.gid !== owner.gid)) return false;
     const held = Buffer.alloc(ip.length);
-    if (ip.length > 0 && readSync(fd, held, 0, ip.length, 0) !== ip.length) return false;
+    if (readSync(fd, held, 0, ip.length, 0) !== ip.length) return false;
     if (!held.equals(ip)) return false;
     futimesSync(fd, timeSec, timeSec);
     return true;
