@@ -1,8 +1,9 @@
 // Store one message in a Maildir (or on stdout with DELIVER_TO_STDOUT) and add it to maildirsize:
 // the "store" steps of spec/vdelivermail.md §6.2 on top of lib/maildir.
-import { closeSync, constants as fsc, fstatSync, openSync, readSync } from 'node:fs';
+import { constants as fsc, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { TempError } from '../exit.ts';
+import { withPlainFile } from '../fs/durable.ts';
 import { deliverToMaildir, OverQuotaError, type Delivered } from '../maildir/deliver.ts';
 import { appendMaildirsize, MAILDIRSIZE, MAILDIRSIZE_MAX_BYTES, quotaRootOf } from '../maildir/maildirsize.ts';
 import type { DeliveryContext } from './context.ts';
@@ -15,25 +16,14 @@ import { defer, tempText } from './texts.ts';
  */
 export function readQuotaLine(maildir: string, quotaRoot = quotaRootOf(maildir)): string | undefined {
   const path = join(quotaRoot, MAILDIRSIZE);
-  let fd: number;
-  try {
-    fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  try {
-    if (!fstatSync(fd).isFile()) return undefined;
+  return withPlainFile(path, fsc.O_RDONLY, (fd) => {
     const buf = Buffer.alloc(MAILDIRSIZE_MAX_BYTES);
     const n = readSync(fd, buf, 0, buf.length, 0);
     const text = buf.toString('latin1', 0, n);
     const nl = text.indexOf('\n');
     const line = nl < 0 ? text : text.slice(0, nl);
     return line === '' ? undefined : line;
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 export interface StoreSource {

@@ -3,6 +3,7 @@ import {
   closeSync,
   fchmodSync,
   fchownSync,
+  fstatSync,
   fsyncSync,
   linkSync,
   openSync,
@@ -10,6 +11,7 @@ import {
   unlinkSync,
   writeSync,
   constants as fsc,
+  type Stats,
 } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FaultSpec } from '../config.ts';
@@ -85,6 +87,29 @@ export function unlinkQuiet(path: string): void {
     unlinkSync(path);
   } catch {
     // already gone, or never made: either way nothing to clean up
+  }
+}
+
+/**
+ * `use(fd, stat)` on `path` opened with `flags` when it is a plain file; undefined when it cannot be
+ * opened, is anything else, or `use` throws or answers undefined. A symlink is not followed and a
+ * FIFO not waited for (O_NOFOLLOW | O_NONBLOCK). For small files read, or updated in place, by the
+ * fast path of a caller that falls back to the careful one on undefined.
+ */
+export function withPlainFile<T>(path: string, flags: number, use: (fd: number, st: Stats) => T | undefined): T | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, flags | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    return st.isFile() ? use(fd, st) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -3,7 +3,7 @@
 import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, lstatSync, openSync, readSync, constants as fsc } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TempError } from '../exit.ts';
-import { DURABLE, fsyncDirSync, unlinkQuiet, type Durable } from '../fs/durable.ts';
+import { DURABLE, fsyncDirSync, unlinkQuiet, withPlainFile, type Durable } from '../fs/durable.ts';
 
 export const LASTAUTH_FILE = 'lastauth';
 /** What user creation writes: "never logged in". */
@@ -47,26 +47,15 @@ export function lastauthPath(homeDir: string): string | undefined {
  * took 0.6 ms of a vchkpw login: ext4 starts writing a file's data when it is renamed over another.
  */
 function touchUnchanged(path: string, ip: Buffer, timeSec: number, owner: LastauthWriteOptions['owner']): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
-  } catch {
-    return false;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size !== ip.length || (st.mode & 0o7000) !== 0) return false;
-    if (owner !== undefined && process.geteuid?.() === 0 && (st.uid !== owner.uid || st.gid !== owner.gid)) return false;
+  const done = withPlainFile(path, fsc.O_RDONLY, (fd, st) => {
+    if (st.size !== ip.length || (st.mode & 0o7000) !== 0) return undefined;
+    if (owner !== undefined && process.geteuid?.() === 0 && (st.uid !== owner.uid || st.gid !== owner.gid)) return undefined;
     const held = Buffer.alloc(ip.length);
-    if (readSync(fd, held, 0, ip.length, 0) !== ip.length) return false;
-    if (!held.equals(ip)) return false;
+    if (readSync(fd, held, 0, ip.length, 0) !== ip.length || !held.equals(ip)) return undefined;
     futimesSync(fd, timeSec, timeSec);
     return true;
-  } catch {
-    return false;
-  } finally {
-    closeSync(fd);
-  }
+  });
+  return done === true;
 }
 
 /**

@@ -1,7 +1,7 @@
 // What only the cdb backend does: the golden tree read through it, its open-smtp file, the files a
 // change leaves, and openBackend's choice.
 import test from 'ava';
-import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, lstatSync, readFileSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userFlags } from '../../lib/backends/backend.ts';
 import { createCdbBackend } from '../../lib/backends/cdb.ts';
@@ -93,19 +93,66 @@ test('open-smtp lines are C\'s, and the golden file parses line for line', (t) =
   t.is(ipOfOpenSmtpLine('10.1.2.3:deny'), '10.1.2.3');
 });
 
-test('a relay update on a copy of the golden file refreshes a known IP in place of its old line', (t) => {
+test('a relay login from a known IP on a copy of the golden file changes only that line\'s digits, in place', (t) => {
   const etc = tempDir(t);
-  copyFileSync(join(GOLDEN_ETC, 'open-smtp'), join(etc, 'open-smtp'));
-  let rebuilt = false;
-  t.false(touchOpenSmtp(etc, '192.0.2.13', 1795990000, { whileLocked: () => (rebuilt = true) }));
-  t.true(rebuilt); // whileLocked runs either way; the caller rebuilds only when the IP is new
-  const lines = readFileSync(join(etc, 'open-smtp'), 'latin1').trim().split('\n');
-  t.is(lines.length, 7);
-  t.is(lines.at(-1), '192.0.2.13:allow,RELAYCLIENT="",RBLSMTPD=""\t1795990000');
-  t.is(lines.filter((l) => l.startsWith('192.0.2.13:')).length, 1);
+  const path = join(etc, 'open-smtp');
+  copyFileSync(join(GOLDEN_ETC, 'open-smtp'), path);
+  chmodSync(path, 0o644);
+  const before = readFileSync(path, 'latin1');
+  const inode = statSync(path).ino;
+  let seen: [boolean, readonly string[]] | undefined;
+  t.false(touchOpenSmtp(etc, '192.0.2.13', 1795990000, { whileLocked: (isNew, lines) => (seen = [isNew, lines]) }));
+  const after = readFileSync(path, 'latin1');
+  t.is(after, before.replace(/^(192\.0\.2\.13:allow,RELAYCLIENT="",RBLSMTPD=""\t)[0-9]+$/m, '$11795990000'));
+  t.not(after, before);
+  t.is(statSync(path).ino, inode);
+  // whileLocked runs either way (the caller rebuilds only when the IP is new), with the file's lines
+  t.deepEqual(seen, [false, after.trimEnd().split('\n')]);
   t.true(touchOpenSmtp(etc, '192.0.2.99', 1795990001));
-  t.is(statSync(join(etc, 'open-smtp')).mode & 0o777, 0o644);
+  t.is(readFileSync(path, 'latin1'), after + '192.0.2.99:allow,RELAYCLIENT="",RBLSMTPD=""\t1795990001\n');
+  t.is(statSync(path).mode & 0o777, 0o644);
   t.true(existsSync(join(etc, 'open-smtp.lock')));
+});
+
+test('a known IP is rewritten C\'s way, moved to the end as one line, when the file is not one to update in place', (t) => {
+  const line = (ip: string, time: number | string) => `${ip}:allow,RELAYCLIENT="",RBLSMTPD=""\t${time}`;
+  const cases: { name: string; text: string; prepare?: (path: string) => void }[] = [
+    { name: 'the IP twice', text: `${line('192.0.2.1', 1000000000)}\n${line('192.0.2.2', 1000000000)}\n${line('192.0.2.1', 1000000001)}\n` },
+    { name: 'a hand-written rule for the IP', text: `192.0.2.1:deny\n${line('192.0.2.2', 1000000000)}\n${line('192.0.2.1', 1000000000)}\n` },
+    { name: 'a time of another length', text: `${line('192.0.2.1', 999)}\n${line('192.0.2.2', 1000000000)}\n` },
+    { name: 'no LF at the end', text: `${line('192.0.2.1', 1000000000)}\n${line('192.0.2.2', 1000000000)}` },
+    { name: 'writable by its group', text: `${line('192.0.2.1', 1000000000)}\n${line('192.0.2.2', 1000000000)}\n`, prepare: (p) => chmodSync(p, 0o664) },
+    { name: 'set-id bits', text: `${line('192.0.2.1', 1000000000)}\n${line('192.0.2.2', 1000000000)}\n`, prepare: (p) => chmodSync(p, 0o4644) },
+    { name: 'a second name', text: `${line('192.0.2.1', 1000000000)}\n${line('192.0.2.2', 1000000000)}\n`, prepare: (p) => linkSync(p, `${p}.other`) },
+    // only root can give a file another owner (the suite runs as root in CI)
+    ...(process.geteuid?.() === 0
+      ? [{ name: 'another owner', text: `${line('192.0.2.1', 1000000000)}\n${line('192.0.2.2', 1000000000)}\n`, prepare: (p: string) => chownSync(p, 1234, 1234) }]
+      : []),
+    {
+      name: 'a symlink',
+      text: `${line('192.0.2.1', 1000000000)}\n${line('192.0.2.2', 1000000000)}\n`,
+      prepare: (p) => {
+        renameSync(p, `${p}.target`);
+        symlinkSync(`${p}.target`, p);
+      },
+    },
+  ];
+  for (const c of cases) {
+    const etc = tempDir(t);
+    const path = join(etc, 'open-smtp');
+    writeFileSync(path, c.text, { mode: 0o644 });
+    chmodSync(path, 0o644);
+    c.prepare?.(path);
+    const inode = statSync(path).ino;
+    t.false(touchOpenSmtp(etc, '192.0.2.1', 1795990000), c.name);
+    // every line of the IP goes (a hand-written one too, as in C), and one new line ends the file
+    t.is(readFileSync(path, 'latin1'), `${line('192.0.2.2', 1000000000)}\n${line('192.0.2.1', 1795990000)}\n`, c.name);
+    t.not(statSync(path).ino, inode, c.name);
+    t.true(lstatSync(path).isFile(), c.name);
+    t.is(lstatSync(path).mode & 0o7777, 0o644, c.name);
+    if (c.name === 'a symlink') t.is(readFileSync(`${path}.target`, 'latin1'), c.text, 'the target is left alone');
+    if (c.name === 'a second name') t.is(readFileSync(`${path}.other`, 'latin1'), c.text, 'the other name is left alone');
+  }
 });
 
 test('IPv6 addresses are kept whole and match themselves only; empty and odd addresses are refused', (t) => {
@@ -114,8 +161,13 @@ test('IPv6 addresses are kept whole and match themselves only; empty and odd add
   t.true(touchOpenSmtp(etc, '2001:db8::', 11));
   t.false(touchOpenSmtp(etc, '2001:db8::1', 12));
   t.deepEqual(readOpenSmtp(join(etc, 'open-smtp')), [
-    { ip: '2001:db8::', timeSec: 11 },
     { ip: '2001:db8::1', timeSec: 12 },
+    { ip: '2001:db8::', timeSec: 11 },
+  ]);
+  t.false(touchOpenSmtp(etc, '2001:db8::1', 100)); // a time of another length: rewritten, to the end
+  t.deepEqual(readOpenSmtp(join(etc, 'open-smtp')), [
+    { ip: '2001:db8::', timeSec: 11 },
+    { ip: '2001:db8::1', timeSec: 100 },
   ]);
   for (const bad of ['', ' ', '192.0.2', '1.2.3.4 ', 'host.example', '::ffff:1.2.3.4%eth0', '1.2.3.4:allow']) {
     t.false(isRelayIp(bad), bad);
