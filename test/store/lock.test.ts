@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, utimesSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TempError } from '../../lib/exit.ts';
 import { acquireLock, withLock } from '../../lib/store/lock.ts';
@@ -40,6 +40,26 @@ test('a holder killed with SIGKILL does not keep the next one out', async (t) =>
   const l = acquireLock(lock, { timeoutMs: 10_000 });
   l.release();
   t.false(existsSync(`${lock}.pid`));
+});
+
+test('a waiter does not write temp files beside the lock while the holder lives', async (t) => {
+  const dir = tempDir(t);
+  const lock = join(dir, '.vpasswd.lock');
+  const holder = startChild(['-', 'hold', lock]);
+  const done = waitChild(holder);
+  await untilOutput(holder, 'locked');
+  const ours = `.vpasswd.lock.pid.${process.pid}.`;
+  const made = new Set<string>();
+  const watcher = watch(dir, (_event, name) => {
+    if (name !== null && String(name).startsWith(ours)) made.add(String(name));
+  });
+  // About 15 waits in 600 ms: a waiter that tried each time would make as many temp files.
+  t.throws(() => acquireLock(lock, { timeoutMs: 600 }), { instanceOf: TempError });
+  await new Promise((r) => setTimeout(r, 200)); // the watcher's events arrive once the loop runs
+  watcher.close();
+  holder.kill('SIGKILL');
+  await done;
+  t.is(made.size, 1, [...made].join(' '));
 });
 
 test('fifty concurrent adders lose no user, and vpasswd.cdb agrees with vpasswd', async (t) => {
