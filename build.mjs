@@ -5,6 +5,7 @@
 // result is one file with no runtime dependency tree.
 //
 //   node build.mjs [--runtime=bun|node] [--home DIR] [--qmail DIR] [--uid N] [--gid N] [--out DIR]
+//                  [--no-bytecode-order]   (Bun: skip the layout runs, see trainBytecodeOrder)
 //
 // dist/vpopmail       multi-call executable (default runtime) for every program that is never set-uid
 // dist/vchkpw         programs that may be installed set-uid, always on Node SEA (see README: security)
@@ -27,7 +28,7 @@ export const SETID_PROGRAMS = ['vchkpw'];
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 function parseArgs(argv) {
-  const opts = { runtime: 'bun', out: join(ROOT, 'dist'), home: undefined, qmail: undefined, uid: undefined, gid: undefined, quiet: false };
+  const opts = { runtime: 'bun', out: join(ROOT, 'dist'), home: undefined, qmail: undefined, uid: undefined, gid: undefined, quiet: false, bytecodeOrder: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const [key, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -45,8 +46,9 @@ function parseArgs(argv) {
       case '--uid': opts.uid = intArg('--uid', value()); break;
       case '--gid': opts.gid = intArg('--gid', value()); break;
       case '--quiet': opts.quiet = true; break;
+      case '--no-bytecode-order': opts.bytecodeOrder = false; break;
       case '-h': case '--help':
-        process.stdout.write('usage: node build.mjs [--runtime=bun|node] [--home DIR] [--qmail DIR] [--uid N] [--gid N] [--out DIR] [--quiet]\n');
+        process.stdout.write('usage: node build.mjs [--runtime=bun|node] [--home DIR] [--qmail DIR] [--uid N] [--gid N] [--out DIR] [--quiet] [--no-bytecode-order]\n');
         process.exit(0);
       default: fail(`unknown option ${a}`);
     }
@@ -200,15 +202,65 @@ const BUN_COMPILE_FLAGS = [
  * esbuild file would make every start load all of it: the drivers alone are ~1.1 MB of ~1.5 MB, and
  * measured, `vpopmail --version` took 10.4 ms that way against 7.9 ms split (compiled empty Bun: 5 ms).
  */
-function compileBun(programs, work, define, exe) {
+function compileBun(programs, work, define, exe, orderFiles = []) {
   const bun = require_('@oven/bun-linux-x64/bin/bun');
   if (!existsSync(bun)) fail(`Bun is not installed (${bun}); run npm install`);
   const entry = join(work, 'vpopmail-entry.ts');
   writeFileSync(entry, entrySource(programs));
   run(bun, ['build', ...BUN_COMPILE_FLAGS, '--splitting', '--format=esm',
+    ...(orderFiles.length > 0 ? ['--bytecode-order', orderFiles.join(',')] : []),
     ...Object.entries(define).flatMap(([k, v]) => ['--define', `${k}=${JSON.stringify(v)}`]),
     ...BUNDLE_EXTERNALS.flatMap((e) => ['--external', e]),
     entry, '--outfile', exe], `bun build --compile of ${basename(exe)}`);
+}
+
+const ORDER_DOMAIN = 'bytecode-order.test';
+const ORDER_MESSAGE = `From: build@example.invalid\nTo: postmaster@${ORDER_DOMAIN}\nSubject: layout\n\n${'0123456789abcdef'.repeat(4).concat('\n').repeat(60)}`;
+
+/**
+ * The runs whose use of the bytecode lays it out, the most frequent first: a delivery into a Maildir
+ * with a quota (vdelivermail, once per message), a look-up (vuserinfo), a user added (vadduser).
+ */
+const ORDER_RUNS = [
+  { program: 'vdelivermail', args: ['', 'bounce-no-mailbox'], delivery: true },
+  { program: 'vuserinfo', args: [`postmaster@${ORDER_DOMAIN}`] },
+  { program: 'vadduser', args: [`layout@${ORDER_DOMAIN}`, 'layout-pw'] },
+];
+
+/**
+ * Bun's profile-guided bytecode layout (--bytecode-order): the executable, run with
+ * BUN_BYTECODE_ORDER_OUT, writes which functions and modules it used; compiled again with those
+ * files, Bun puts that bytecode together at the front, so a start touches fewer pages. Made here
+ * from the first build's own runs against a throw-away home (ORDER_RUNS). Measured, medians of
+ * interleaved runs: vdelivermail 4 KiB 8.25 -> 7.92 ms and 8.18 -> 7.45 ms, vuserinfo on one user of
+ * 100,000 6.67 -> 6.01 ms, minor page faults 1,453 -> 1,332 (compiled empty Bun: 3.8 ms, 739).
+ */
+function trainBytecodeOrder(exe, work) {
+  const home = join(work, 'bytecode-order-home');
+  const vhome = join(home, 'vpopmail');
+  const qhome = join(home, 'qmail');
+  for (const d of [join(vhome, 'etc'), join(vhome, 'domains'), join(qhome, 'users'), join(qhome, 'control')]) mkdirSync(d, { recursive: true });
+  const env = { PATH: '/usr/bin:/bin', VPOPMAIL_HOME: vhome, QMAIL_HOME: qhome };
+  const call = (program, args, extra = {}) => {
+    const r = spawnSync(exe, args, { argv0: program, env: { ...env, ...extra.env }, cwd: extra.cwd ?? home, input: extra.input, encoding: 'utf8' });
+    if (r.status !== 0) fail(`${program} ${args.join(' ')} (bytecode layout run) failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout ?? ''}${r.stderr ?? ''}`);
+  };
+  call('vadddomain', [ORDER_DOMAIN, 'layout-pm-pw']);
+  call('vsetuserquota', [`postmaster@${ORDER_DOMAIN}`, '100M']);
+  const domainDir = join(vhome, 'domains', ORDER_DOMAIN);
+  return ORDER_RUNS.map(({ program, args, delivery }) => {
+    const out = join(work, `${program}.order`);
+    const orderEnv = { BUN_BYTECODE_ORDER_OUT: out };
+    const deliveryEnv = delivery === true
+      ? { USER: ORDER_DOMAIN, HOME: domainDir, HOST: ORDER_DOMAIN, EXT: 'postmaster', LOCAL: `${ORDER_DOMAIN}-postmaster`, SENDER: 'build@example.invalid',
+          RPLINE: 'Return-Path: <build@example.invalid>\n', DTLINE: `Delivered-To: ${ORDER_DOMAIN}-postmaster@${ORDER_DOMAIN}\n` }
+      : {};
+    call(program, args, { env: { ...deliveryEnv, ...orderEnv }, cwd: delivery === true ? domainDir : home, input: delivery === true ? ORDER_MESSAGE : '' });
+    const lines = existsSync(out) ? readFileSync(out, 'utf8').split('\n') : [];
+    const count = (kind) => lines.filter((l) => l.startsWith(`${kind} `)).length;
+    if (count('F') === 0) fail(`${program} wrote no bytecode order (${out})`);
+    return { program, file: out, functions: count('F'), modules: count('M') };
+  });
 }
 
 /** How the Node SEA's V8 runs; the code cache is made and checked under the same flags. */
@@ -354,6 +406,7 @@ async function main() {
 
   const executables = [];
   const started = Date.now();
+  let bytecodeOrder;
   // What every bundle gets compiled in: the build's paths and ids, and the SHA-crypt module bytes.
   const define = { __VPOPMAIL_BUILD__: defines, __VPOPMAIL_SHA_WASM__: await shaWasmModules() };
   const driverAssets = {};
@@ -363,8 +416,14 @@ async function main() {
   }
   {
     const exe = join(opts.out, 'vpopmail');
-    if (opts.runtime === 'bun') compileBun(plain, work, define, `${exe}.${process.pid}`);
-    else {
+    if (opts.runtime === 'bun') {
+      compileBun(plain, work, define, `${exe}.${process.pid}`);
+      if (opts.bytecodeOrder) {
+        const orders = trainBytecodeOrder(`${exe}.${process.pid}`, work);
+        compileBun(plain, work, define, `${exe}.${process.pid}`, orders.map((o) => o.file));
+        bytecodeOrder = orders.map(({ program, functions, modules }) => ({ program, functions, modules }));
+      }
+    } else {
       const bundleFile = join(work, 'vpopmail.cjs');
       await bundle(plain, bundleFile, define);
       compileNode(bundleFile, `${exe}.${process.pid}`, work, driverAssets);
@@ -401,6 +460,8 @@ async function main() {
     setid,
     // The bench compiles its Bun floors the way our executable was compiled.
     bunCompileFlags: BUN_COMPILE_FLAGS,
+    // the runs that laid out the Bun executable's bytecode, with what each used (trainBytecodeOrder)
+    ...(bytecodeOrder === undefined ? {} : { bytecodeOrder }),
     // vchkpw's V8 code cache, made after a login (trainCodeCache) and checked to be taken
     ...(codeCache === undefined ? {} : { vchkpwCodeCache: { bytes: codeCache.bytes, accepted: true } }),
   };

@@ -56,6 +56,21 @@ test('vchkpw carries a V8 code cache made after a login, which V8 takes', (t) =>
   t.true((info.vchkpwCodeCache?.bytes ?? 0) > 100_000, `code cache of ${info.vchkpwCodeCache?.bytes} bytes`);
 });
 
+test('the Bun executable is laid out by a delivery, a look-up and an added user, run from its first build', (t) => {
+  const info = buildInfo();
+  if (info.runtime !== 'bun') {
+    t.pass('built on Node: no bytecode layout');
+    return;
+  }
+  // build.mjs fails when a layout run exits non-zero or writes no order; here, that the runs went
+  // past their argument checks (a usage error or an early exit uses under 40 functions).
+  t.deepEqual(info.bytecodeOrder?.map((o) => o.program), ['vdelivermail', 'vuserinfo', 'vadduser']);
+  for (const o of info.bytecodeOrder ?? []) {
+    t.true(o.functions > 80, `${o.program}: ${o.functions} functions`);
+    t.true(o.modules > 5, `${o.program}: ${o.modules} modules`);
+  }
+});
+
 test('both executables carry the SHA-crypt WebAssembly modules made by the emitter at build time', (t) => {
   // A login must not spend its first milliseconds writing the module bytes (lib/crypt/sha-wasm.ts).
   for (const file of ['vpopmail', 'vchkpw']) {

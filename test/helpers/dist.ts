@@ -14,6 +14,8 @@ export interface BuildInfo {
   readonly setid: readonly string[];
   /** vchkpw's V8 code cache, made by build.mjs after a login and checked to be taken by V8. */
   readonly vchkpwCodeCache?: { readonly bytes: number; readonly accepted: boolean };
+  /** The runs that laid out the Bun executable's bytecode (Bun builds only). */
+  readonly bytecodeOrder?: readonly { readonly program: string; readonly functions: number; readonly modules: number }[];
 }
 
 /** dist/build-info.json; `npm test` builds before running ava, so a missing build is an error. */
