@@ -173,9 +173,10 @@ export class Bench {
 }
 
 /**
- * Drop the programs' pages from the page cache (written back first, then posix_fadvise DONTNEED,
- * which GNU dd's iflag=nocache makes), so that the warm-up runs read them from disk as the first
- * call after a reboot does. How a file's pages came into the cache changes how fast it starts: the
+ * Write back what the set-up wrote (its writeback would otherwise land in the fsyncs of the first
+ * timed runs), then drop the programs' pages from the page cache (posix_fadvise DONTNEED, which GNU
+ * dd's iflag=nocache makes), so that the warm-up runs read them from disk as the first call after a
+ * reboot does. How a file's pages came into the cache changes how fast it starts: the
  * same executable started 8.99 ms from pages a copy had just written and 10.14 ms from pages read
  * back from disk, bare Bun 3.79 against 4.70 ms (medians of 60 interleaved rounds). A fresh build
  * beside an npm binary installed long before would otherwise compare two different states.

@@ -124,7 +124,6 @@ export default async function vpopbull(b: Bench): Promise<void> {
     b.section(`vpopbull, ${users.toLocaleString('en')} mailboxes`);
 
     // Each floor is timed in turns with the run it is the floor of (same moments of the machine).
-    spawnSync('/bin/sync');
     const [floorLink, hard] = b.timeTogether(
       [
         { name: `floor: ${users} hard links (bun loop)`, ...common, argv: [bun, floorJs, w.bulletin, w.list, 'link'] },
