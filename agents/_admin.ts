@@ -12,7 +12,7 @@ import { getoptMessage, type OptEvent } from '../lib/cli/getopt.ts';
 import { readNewPassword } from '../lib/cli/password.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
 import { MailError, TempError, VpopmailError, firstLine } from '../lib/exit.ts';
-import { randomPassword, RANDOM_PASSWORD_DEFAULT_LENGTH } from '../lib/crypt/index.ts';
+import { randomPassword, RANDOM_PASSWORD_DEFAULT_LENGTH } from '../lib/crypt/random.ts';
 import { rememberingAssignLookup } from '../lib/store/assign.ts';
 
 export interface AdminTool {

@@ -100,6 +100,18 @@ export class Bench {
     return exe;
   }
 
+  /**
+   * A Bun executable that loads node:fs and reads one empty file, nothing else: what any program
+   * of ours pays before its first system call. Bun offers no cheaper synchronous file I/O fit for
+   * our files: Bun.mmap opens a file read-write and maps it shared and writable, Bun.file reads are
+   * promises served by a thread pool, and libc through bun:ffi compiles a trampoline per function
+   * (a floor written that way read slower than the node:fs one). Timed beside a floor, it tells
+   * the runtime's part of that floor from the system calls'.
+   */
+  nodeFsOnly(): string {
+    return this.compileBun('node-fs-only', "import { readFileSync } from 'node:fs';\nif (readFileSync('/dev/null').length !== 0) process.exit(1);\n");
+  }
+
   /** Time a process `runs` times (after `warmup` untimed runs). */
   time(name: string, c: ProcessCase): Timing {
     return this.timeTogether([{ name, ...c }], c.runs, c.warmup)[0]!;

@@ -90,6 +90,7 @@ export default async function vdelivermail(b: Bench): Promise<void> {
   const reset = ['/bin/sh', '-c', `rm -f ${maildir}/new/* ${maildir}/tmp/*; printf '1099511627776S\\n0 0\\n' > ${maildir}/maildirsize`];
   const runtime = b.baselines.get('runtime');
   const floorExe = b.compileBun('delivery-floor', DELIVERY_FLOOR);
+  const fsOnlyExe = b.nodeFsOnly();
 
   for (const size of SIZES) {
     const file = join(b.root, `msg-${size.bytes}`);
@@ -97,7 +98,7 @@ export default async function vdelivermail(b: Bench): Promise<void> {
     const isSmall = size.bytes <= 4 * KIB;
     // In turns: the I/O floor, our delivery and, for a small message, the runtime's bare start and
     // the program of a delivery's system calls, so each ratio compares runs of the same moments.
-    const [floor, t, bare, least] = b.timeTogether(
+    const [floor, t, bare, least, fsOnly] = b.timeTogether(
       [
         { name: `dd conv=fsync ${size.label} (I/O floor)`, argv: ['/usr/bin/dd', `if=${file}`, `of=${join(maildir, 'tmp', 'dd')}`, 'bs=64k', 'conv=fsync', 'status=none'], setup: reset },
         { name: `vdelivermail ${size.label} to a Maildir`, argv: [exe, '', 'bounce-no-mailbox'], env: forUser('alice'), cwd: dir, stdin: file, setup: reset },
@@ -105,6 +106,7 @@ export default async function vdelivermail(b: Bench): Promise<void> {
           ? [
               { name: 'bare Bun (bun -e 0), in the same rounds', argv: [b.bun, '-e', '0'] },
               { name: `Bun program of a delivery's system calls ${size.label}`, argv: [floorExe], env: forUser('alice'), cwd: dir, stdin: file, setup: reset },
+              { name: 'Bun program that only loads node:fs', argv: [fsOnlyExe] },
             ]
           : []),
       ],
@@ -117,6 +119,7 @@ export default async function vdelivermail(b: Bench): Promise<void> {
     if (bare !== undefined && least !== undefined) {
       b.report(bare, ['true']);
       b.report(least, [bare]);
+      if (fsOnly !== undefined) b.report(fsOnly, [bare]);
       b.print(`  vdelivermail = ${(t!.medianMs / least.medianMs).toFixed(2)}x that program; the goal (1.3x the runtime's start) is below it when the program alone reads over 1.3x`);
     }
     if (start !== undefined) {
